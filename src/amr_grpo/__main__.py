@@ -1,0 +1,3 @@
+from amr_grpo.cli import main
+
+main()

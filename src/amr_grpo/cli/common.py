@@ -1,0 +1,37 @@
+"""Shared CLI pieces: the console, user-error handling (one line + hint, exit 2), shared option types."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from amr_grpo.errors import UserError
+
+console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if hint:
+        console.print(f"[dim]hint:[/] {hint}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """Turn UserError (and a missing file) into one red line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            raise fail(str(e), e.hint) from None
+        except FileNotFoundError as e:
+            raise fail(f"file not found: {e.filename or e}") from None
+
+    return wrapper  # type: ignore[return-value]

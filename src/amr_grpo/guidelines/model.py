@@ -1,0 +1,116 @@
+"""Typed rows of the guideline knowledge base (the data lives in the YAML files beside this module).
+
+Every row carries a Source: the guideline, section, page and the confidence label of ../shared/icmr/FACTS.md
+(Q-NCDC25, Q-ICMR19, S-ICMR19, X, GK). Try it: python -m amr_grpo.guidelines
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CONFIDENCE_LABELS = ("Q-NCDC25", "Q-ICMR19", "S-ICMR19", "X", "GK")
+
+
+@dataclass(frozen=True)
+class Source:
+    guideline: str  # e.g. "NCDC/ICMR NTG v2.0 (2025)", "ICMR 2019 Table 14.1", "US FDA label"
+    section: str | None
+    page: str | None
+    confidence: str  # one of CONFIDENCE_LABELS
+
+    def cite(self) -> str:
+        """Human citation, e.g. 'NCDC/ICMR NTG v2.0 (2025), section 5.1, p. 39'."""
+        parts = [self.guideline]
+        if self.section:
+            parts.append(f"section {self.section}")
+        if self.page:
+            parts.append(f"p. {self.page}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RegimenItem:
+    """One drug of a guideline regimen, adult normal-renal-function dose."""
+
+    drug: str  # canonical drug key
+    route: str  # "PO" | "IV" | "IM" | "PO/IV"
+    interval_h: float  # 24, 12, 8, 6, 4; 0 = single dose
+    dose_mg: float | None = None
+    dose_mg_per_kg: float | None = None
+    dose_units: float | None = None  # unit-dosed drugs (e.g. polymyxin B in units)
+    duration_days_min: float | None = None
+    duration_days_max: float | None = None
+    dose_text: str = ""  # as a clinician reads it: "4.5 g IV q6h"
+
+
+@dataclass(frozen=True)
+class Regimen:
+    items: tuple[RegimenItem, ...]
+    text: str  # "Piperacillin-tazobactam 4.5 g IV q6h x 7 days"
+    when: str = ""  # condition for this option, e.g. "penicillin allergy"
+
+
+@dataclass(frozen=True)
+class DoNotUse:
+    drugs: tuple[str, ...]  # drug keys or class names ("fluoroquinolone")
+    reason: str
+    decision: str  # "Modify" | "Reject": what prescribing it calls for
+    source: Source
+
+
+@dataclass(frozen=True)
+class Syndrome:
+    key: str  # e.g. "cap_opd_no_comorbidity"
+    name: str
+    synonyms: tuple[str, ...]
+    setting: str  # "OPD" | "ward" | "ICU" | "any" ...
+    no_antibiotic: bool  # True where no antibiotic is indicated (viral URTI, watery diarrhoea ...)
+    first_line: tuple[Regimen, ...]
+    alternatives: tuple[Regimen, ...]
+    do_not_use: tuple[DoNotUse, ...]
+    key_points: tuple[str, ...]
+    source: Source
+
+    @property
+    def citation(self) -> str:
+        return self.source.cite()
+
+
+@dataclass(frozen=True)
+class RenalBand:
+    crcl_min: float | None  # inclusive lower bound, mL/min (None = no lower bound)
+    crcl_max: float | None  # exclusive upper bound (None = no upper bound)
+    action: str  # "no_change" | "adjust" | "avoid" | "review"
+    advice: str  # e.g. "3.375 g q6h"
+    source: Source
+
+
+@dataclass(frozen=True)
+class PregnancyRule:
+    action: str  # "ok" | "caution" | "avoid" | "avoid_first_trimester" | "avoid_near_term" | "avoid_first_trimester_and_near_term"
+    note: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class Interaction:
+    with_drugs: tuple[str, ...]  # names of interacting medicines or classes (lower case)
+    effect: str
+    action: str  # "avoid" | "monitor"
+    source: Source
+
+
+@dataclass(frozen=True)
+class Drug:
+    key: str  # canonical, lower case, e.g. "amoxicillin-clavulanate"
+    name: str
+    synonyms: tuple[str, ...]  # names, abbreviations, brand-style forms: "amox-clav", "co-amoxiclav", "augmentin"
+    drug_class: str  # e.g. "penicillin", "cephalosporin", "fluoroquinolone"
+    allergy_groups: tuple[str, ...]  # allergy labels that forbid it: ("penicillin", "beta-lactam")
+    aware: str  # "Access" | "Watch" | "Reserve"
+    adult_dose: str
+    renal: tuple[RenalBand, ...]
+    pregnancy: PregnancyRule | None
+    interactions: tuple[Interaction, ...]
+    source: Source
+    notes: tuple[str, ...] = field(default_factory=tuple)
