@@ -1,0 +1,42 @@
+"""The GRPO records as a Hugging Face `datasets` DatasetDict, with explicit features (so empty splits and
+all-null columns keep their types). Read it back with `datasets.load_from_disk(DIR / "hf")`.
+Try it: python -c "import datasets; print(datasets.load_from_disk('runs/demo/data/hf'))"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def features(prompt_format: str):
+    from datasets import Features, List, Value
+
+    text, num = Value("string"), Value("float64")
+    patient = {"age": num, "sex": text, "weight_kg": num, "comorbidities": List(text), "allergies": List(text),
+               "crcl_ml_min": num, "serum_creatinine_mg_dl": num, "pregnant": Value("bool"),
+               "gestation_weeks": num, "current_medicines": List(text), "cultures": text, "text": text}
+    return Features({
+        "id": text,
+        "prompt": List({"role": text, "content": text}) if prompt_format == "chat" else text,
+        "reference": text,
+        "context": {"id": text, "patient": patient, "diagnosis": text, "prescription": text, "setting": text,
+                    "syndrome": text},
+        "ground_truth": {"decision": text, "issues": List(text), "recommended_regimen": text, "reference": text,
+                         "citation": text, "syndrome": text, "flags": List(text)},
+    })
+
+
+def save_dataset_dict(rows: dict[str, list[dict[str, Any]]], path: Path, prompt_format: str) -> None:
+    import datasets
+
+    quiet = datasets.is_progress_bar_enabled()
+    if quiet:
+        datasets.disable_progress_bars()
+    try:
+        feats = features(prompt_format)
+        dd = datasets.DatasetDict({s: datasets.Dataset.from_list(r, features=feats) for s, r in rows.items()})
+        dd.save_to_disk(str(path))
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
