@@ -1,0 +1,163 @@
+"""amr-grpo report on hand-written results: the numbers in report.md are the hand-computed means, the HTML is
+self-contained, bad files give one clear line. The headless-Chromium check of report.html is in test_web.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from amr_grpo.cli import app
+from amr_grpo.errors import UserError
+from amr_grpo.metrics import METRIC_KEYS
+from amr_grpo.report import write_report
+from amr_grpo.summary import bootstrap, summarize
+
+
+def _row(i: int, ca: int, other: int, reward: float, decision: str | None, gold: str, tokens: int,
+         parse_ok: bool = True) -> dict:
+    scores = {k: {"score": other, "justification": f"{k} ok"} for k in METRIC_KEYS}
+    scores["clinical_accuracy"] = {"score": ca, "justification": "hand-written"}
+    return {"id": f"c{i}", "prompt": "p", "output": "o", "decision": decision, "gold_decision": gold,
+            "scores": scores, "weighted_reward": reward, "flags": {}, "parse_ok": parse_ok, "output_tokens": tokens}
+
+
+# base: clinical_accuracy 2,3,4,3 -> mean 3.00; other metrics all 2; rewards 0.4,0.5,0.6,0.5 -> mean 0.500;
+# decisions right on c0 and c3 only -> accuracy 2/4 = 0.50; c2 has no decision -> parse failure 1/4 = 0.25.
+BASE = [
+    _row(0, 2, 2, 0.4, "Approve", "Approve", 100),
+    _row(1, 3, 2, 0.5, "Approve", "Modify", 120),
+    _row(2, 4, 2, 0.6, None, "Reject", 140, parse_ok=False),
+    _row(3, 3, 2, 0.5, "Modify", "Modify", 160),
+]
+# trained: clinical_accuracy 4,5,4,5 -> 4.50; other metrics all 5; rewards 0.8,0.9,0.8,0.9 -> 0.850;
+# every decision right -> 1.00; no parse failure.
+TRAINED = [
+    _row(0, 4, 5, 0.8, "Approve", "Approve", 90),
+    _row(1, 5, 5, 0.9, "Modify", "Modify", 95),
+    _row(2, 4, 5, 0.8, "Reject", "Reject", 100),
+    _row(3, 5, 5, 0.9, "Modify", "Modify", 105),
+]
+
+
+def _write_run(d: Path, rows: list[dict], **meta) -> Path:
+    d.mkdir(parents=True)
+    (d / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "summary.json").write_text(json.dumps({"model": meta.get("model", "m"), "split": "test",
+                                                "judge_backend": "rules", "judge_ledger": {"calls": 4}}))
+    return d
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> tuple[Path, Path]:
+    return _write_run(tmp_path / "base", BASE), _write_run(tmp_path / "trained", TRAINED)
+
+
+def _line(md: str, start: str) -> str:
+    return next(line for line in md.splitlines() if line.startswith(start))
+
+
+def test_bootstrap_pins_the_math():
+    # constant values: every resample has the same mean, so the interval collapses and the SE is 0
+    assert bootstrap([2, 2, 2]) == {"mean": 2.0, "ci95": [2.0, 2.0], "se": 0.0, "n": 3}
+    s = bootstrap([0.4, 0.5, 0.6, 0.5])
+    # resample means lie between min and max; the true SE of the mean is sd/sqrt(n) = 0.0707/2 = 0.035 (ddof 0),
+    # the bootstrap estimate is within 15% of it at 2000 resamples
+    assert s["mean"] == pytest.approx(0.5) and 0.4 <= s["ci95"][0] < 0.5 < s["ci95"][1] <= 0.6
+    assert s["se"] == pytest.approx(0.0354, rel=0.15)
+    assert bootstrap([None, None])["mean"] is None  # could-not-score rows are left out, never 0
+
+
+def test_summary_numbers_are_hand_computed():
+    s = summarize(BASE)
+    assert s["metrics"]["clinical_accuracy"]["mean"] == pytest.approx(3.0)
+    assert s["weighted_reward"]["mean"] == pytest.approx(0.5)
+    assert s["decision_accuracy"]["mean"] == pytest.approx(0.5)
+    assert s["parse_failure_rate"] == pytest.approx(0.25)
+    assert s["mean_output_tokens"] == pytest.approx(130.0)  # (100+120+140+160)/4
+    # gold x predicted (Approve, Modify, Reject, unparsed): c0 A->A, c1 M->A, c2 R->unparsed, c3 M->M
+    assert s["confusion_matrix"]["counts"] == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1]]
+    # length 100..160 rises with reward 0.4,0.5,0.6,0.5: r = 0.632 (cov 2 / (22.36 * 0.0707) / ... by hand)
+    assert s["length_reward_correlation"] == pytest.approx(0.6325, abs=1e-3)
+
+
+def test_judge_failures_are_left_out_not_zero():
+    rows = [*BASE[:2], {**BASE[2], "scores": {}, "weighted_reward": None}]
+    s = summarize(rows)
+    assert s["weighted_reward"]["mean"] == pytest.approx(0.45)  # (0.4 + 0.5) / 2, not (0.4+0.5+0)/3
+    assert s["metrics"]["clinical_accuracy"]["n"] == 2 and s["judge_failures"] == 1
+
+
+def test_report_md_table_matches_hand_computed_means(runs, tmp_path):
+    base, trained = runs
+    log = tmp_path / "metrics.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"step": 1, "reward": 0.50, "rewards/clinical_accuracy/mean": 0.6, "completions/mean_length": 120},
+        {"step": 2, "reward": 0.60, "rewards/clinical_accuracy/mean": 0.7, "completions/mean_length": 110},
+        {"step": 3, "reward": 0.75, "rewards/clinical_accuracy/mean": 0.9, "completions/mean_length": 100},
+    ]) + '{"step": 4, "rew')  # a run killed mid-write leaves half a line: skipped and named, not fatal
+    paths = write_report([base, trained], tmp_path / "rep", train_log=log, labels=["base", "trained"])
+    md = paths["markdown"].read_text()
+
+    row = _line(md, "| Clinical accuracy")
+    assert "| 3.00 [" in row and "| 4.50 [" in row and row.rstrip().endswith("| +1.50 |")
+    # other metrics are constant within each run: the bootstrap interval collapses onto the mean
+    assert "| 2.00 [2.00, 2.00] | 5.00 [5.00, 5.00] | +3.00 |" in _line(md, "| Reference accuracy")
+    wr = _line(md, "| **Weighted reward**")
+    assert "0.500 [" in wr and "0.850 [" in wr and "+0.350" in wr
+    decisions = md.split("## Decisions")[1]
+    assert _line(decisions, "| base |").split("|")[2].strip().startswith("0.50 [")  # decision accuracy 2/4
+    assert _line(decisions, "| trained |").split("|")[2].strip() == "1.00 [1.00, 1.00]"
+    assert "| gold Reject | 0 | 0 | 0 | 1 |" in md  # base's c2: gold Reject, no readable decision
+    # training table: first and last logged value of each series
+    assert "| reward | 0.500 | 0.750 |" in md
+    assert "| rewards/clinical_accuracy/mean | 0.600 | 0.900 |" in md
+    assert "metrics.jsonl:4: skipped, not JSON" in md
+    assert "not for clinical use" in md
+    for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):  # every linked plot exists and is a PNG
+        assert (tmp_path / "rep" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_html_is_self_contained(runs, tmp_path):
+    paths = write_report(list(runs), tmp_path / "rep")
+    html = paths["html"].read_text()
+    assert "http://" not in html and "https://" not in html and "<link" not in html and "<script" not in html
+    srcs = re.findall(r'src="([^"]+)"', html)
+    assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert base64.b64decode(srcs[0].split(",", 1)[1])[:4] == b"\x89PNG"
+    assert "not for clinical use" in html and "4.50 [" in html
+
+
+def test_labels_default_to_dir_names_and_escape_html(tmp_path):
+    d = _write_run(tmp_path / "<b>run", BASE)
+    html = write_report([d], tmp_path / "rep")["html"].read_text()
+    assert "&lt;b&gt;run" in html and "<b>run" not in html
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('{"id": "c0"}', "results.jsonl:1: missing field 'output'"),
+    ("not json", "results.jsonl:1: not JSON"),
+    (json.dumps({**BASE[0], "scores": {"clinical_accuracy": {"score": "high"}}}),
+     "results.jsonl:1: field 'scores.clinical_accuracy.score' must be a number"),
+])
+def test_bad_results_name_line_and_field(tmp_path, bad, message):
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "results.jsonl").write_text(bad + "\n")
+    with pytest.raises(UserError, match=re.escape(message)):
+        write_report([d], tmp_path / "rep")
+
+
+def test_cli_report_and_its_errors(runs, tmp_path):
+    r = CliRunner().invoke(app, ["report", *map(str, runs), "--labels", "base,trained", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "o" / "report.html").is_file()
+    r = CliRunner().invoke(app, ["report", str(runs[0]), "--labels", "a,b", "-o", str(tmp_path / "o2")])
+    assert r.exit_code == 2 and "--labels has 2 names for 1 results directories" in r.output
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "missing"), "-o", str(tmp_path / "o3")])
+    assert r.exit_code == 2 and "not a results directory" in r.output
