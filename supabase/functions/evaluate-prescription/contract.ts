@@ -1,0 +1,91 @@
+/**
+ * The HTTP contract of DESIGN.md (Contracts): the evaluation request, its validation, the error body.
+ *
+ * A port of the Python service's request model (src/amr_grpo/judge/contract.py): same fields, same
+ * 4xx status codes, error codes and field names, so a client switches services by base URL alone.
+ * Try it: deno test handler_test.ts
+ */
+
+import { resolveMetrics } from "./metrics.ts";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface EvalRequest {
+  patient_case: string | Record<string, Json>;
+  model_output: string;
+  ground_truth: string | Record<string, Json> | null;
+  metrics: string[]; // resolved, in rubric order
+}
+
+/** A 4xx answer: {"error": {"code", "message", "field"}}. */
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const FIELDS = ["patient_case", "model_output", "ground_truth", "metrics"];
+export const MAX_TEXT_CHARS = 100_000; // per text field, as the Python model's max_length
+
+function isObject(v: unknown): v is Record<string, Json> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function invalid(field: string, message: string): RequestError {
+  return new RequestError(422, "validation_error", `${field}: ${message}`, field);
+}
+
+function checkText(field: string, v: string): void {
+  if (v.length > MAX_TEXT_CHARS) throw invalid(field, `at most ${MAX_TEXT_CHARS} characters, got ${v.length}`);
+}
+
+/** Parse a JSON body into an EvalRequest or throw RequestError (400 for bad JSON, 422 naming the field). */
+export function parseRequest(text: string): EvalRequest {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    const detail = (e as Error).message;
+    throw new RequestError(422, "validation_error", `the request body is not valid JSON (${detail})`, "body");
+  }
+  if (!isObject(body)) {
+    throw new RequestError(422, "validation_error", "the request body must be a JSON object", "body");
+  }
+  const extra = Object.keys(body).filter((k) => !FIELDS.includes(k));
+  if (extra.length) throw invalid(extra[0], `unknown field; expected ${FIELDS.join(", ")}`);
+
+  const pc = body.patient_case;
+  if (pc === undefined || pc === null) throw invalid("patient_case", "field required");
+  if (typeof pc === "string") {
+    if (!pc.trim()) throw invalid("patient_case", "must not be empty");
+    checkText("patient_case", pc);
+  } else if (!isObject(pc)) {
+    throw invalid("patient_case", "must be a string or an object");
+  }
+
+  const mo = body.model_output;
+  if (mo === undefined || mo === null) throw invalid("model_output", "field required");
+  if (typeof mo !== "string") throw invalid("model_output", "must be a string");
+  checkText("model_output", mo);
+
+  const gt = body.ground_truth ?? null;
+  if (typeof gt === "string") checkText("ground_truth", gt);
+  else if (gt !== null && !isObject(gt)) throw invalid("ground_truth", "must be a string, an object or null");
+
+  const m = body.metrics ?? "priority";
+  if (typeof m !== "string" && !(Array.isArray(m) && m.every((k) => typeof k === "string"))) {
+    throw invalid("metrics", "must be 'priority', 'all' or a list of metric keys");
+  }
+  let metrics: string[];
+  try {
+    metrics = resolveMetrics(m as string | string[]);
+  } catch (e) {
+    throw invalid("metrics", (e as Error).message.replace(/^metrics: /, ""));
+  }
+  return { patient_case: pc, model_output: mo, ground_truth: gt, metrics };
+}

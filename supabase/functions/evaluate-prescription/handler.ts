@@ -1,0 +1,171 @@
+/**
+ * POST evaluate-prescription: one evaluation request in, the verdict of DESIGN.md (Contracts) out.
+ * Research tool, not for clinical use.
+ *
+ * The same contract as the Python service (`amr-grpo serve`): CORS and OPTIONS, 415 for a body that
+ * is not JSON, 413 above the body limit, 422 naming the field, the judge's failures as 429/502/503
+ * with Retry-After, never a made-up score. `deps` lets tests inject fetch, env, the nonce and the log.
+ * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
+ */
+
+import { parseRequest, RequestError } from "./contract.ts";
+import { screen } from "./injection.ts";
+import { DEFAULT_BASE_URL, DEFAULT_MODEL, JudgeError, score } from "./judge.ts";
+import { RUBRIC_VERSION, weightedReward } from "./metrics.ts";
+import { newNonce } from "./rubric.ts";
+
+export const MAX_BODY_BYTES = 1_048_576; // the Python service's max_body_bytes default
+const DEFAULT_TIMEOUT_S = 60;
+export const NOTICE = "Research tool, not for clinical use.";
+
+export interface Deps {
+  fetch?: typeof fetch;
+  env?: (name: string) => string | undefined;
+  nonce?: () => string;
+  log?: (line: string) => void;
+}
+
+// JudgeError.kind -> [status, code, message, default Retry-After s]: src/amr_grpo/service/errors.py JUDGE_ERRORS.
+const JUDGE_ERRORS: Record<string, [number, string, string, number]> = {
+  rate_limited: [429, "judge_rate_limited", "the judge provider is rate limiting; retry later", 5],
+  quota_exhausted: [429, "judge_quota_exhausted", "the judge provider's quota is exhausted; retry later", 60],
+  timeout: [503, "judge_timeout", "the judge did not answer in time; retry later", 5],
+  unavailable: [503, "judge_unavailable", "the judge is unavailable; retry later", 5],
+  server_error: [502, "judge_server_error", "the judge provider returned an error", 2],
+  bad_answer: [502, "judge_bad_answer", "the judge returned an answer that does not fit the rubric", 2],
+};
+
+function corsHeaders(env: (name: string) => string | undefined): Record<string, string> {
+  return {
+    "access-control-allow-origin": env("AMR_GRPO_CORS_ORIGIN") ?? "*",
+    "access-control-allow-methods": "POST, OPTIONS",
+    "access-control-allow-headers": "authorization, x-client-info, apikey, content-type",
+    "access-control-max-age": "86400",
+  };
+}
+
+function json(status: number, body: unknown, headers: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...headers, "content-type": "application/json" } });
+}
+
+function errorBody(code: string, message: string, field: string | null = null) {
+  return { error: { code, message, field } };
+}
+
+/** Retry-After takes whole seconds; round up so a client that obeys it is not refused again (as Python). */
+function retryAfterHeader(seconds: number): string {
+  return String(Math.max(1, Math.ceil(seconds)));
+}
+
+/** The body as text, or a RequestError 413 once it passes `limit` bytes (Content-Length or counted). */
+async function readBody(req: Request, limit: number): Promise<string> {
+  const declared = Number(req.headers.get("content-length"));
+  const tooLarge = new RequestError(413, "payload_too_large", `the request body is larger than ${limit} bytes`);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge;
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.byteLength;
+    if (size > limit) throw tooLarge;
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+  } catch {
+    throw new RequestError(422, "validation_error", "the request body is not valid UTF-8", "body");
+  }
+}
+
+function isJsonContentType(value: string | null): boolean {
+  const media = (value ?? "").split(";")[0].trim().toLowerCase();
+  return media === "application/json" || /^application\/[\w.+-]+\+json$/.test(media);
+}
+
+async function evaluate(req: Request, env: (name: string) => string | undefined, deps: Deps) {
+  if (!isJsonContentType(req.headers.get("content-type"))) {
+    const got = req.headers.get("content-type");
+    throw new RequestError(
+      415,
+      "unsupported_media_type",
+      `send the body as application/json (got '${got ?? "no content-type"}')`,
+      "content-type",
+    );
+  }
+  const limit = Number(env("AMR_GRPO_MAX_BODY_BYTES") ?? MAX_BODY_BYTES);
+  const request = parseRequest(await readBody(req, limit));
+  const answer = await score(request, {
+    baseUrl: env("GROQ_BASE_URL") ?? env("AMR_GRPO_JUDGE_BASE_URL") ?? DEFAULT_BASE_URL,
+    model: env("AMR_GRPO_JUDGE_MODEL") ?? DEFAULT_MODEL,
+    apiKey: env("GROQ_API_KEY"),
+    timeoutMs: Number(env("AMR_GRPO_JUDGE_TIMEOUT_S") ?? DEFAULT_TIMEOUT_S) * 1000,
+    fetch: deps.fetch ?? fetch,
+  }, (deps.nonce ?? newNonce)());
+  const suspected = screen(request.model_output);
+  const scores = Object.fromEntries(
+    request.metrics.map((k) => [k, { score: answer.scores[k].score, justification: answer.scores[k].rationale }]),
+  );
+  return {
+    scores,
+    weighted_reward: weightedReward(
+      Object.fromEntries(request.metrics.map((k) => [k, answer.scores[k].score])),
+      request.metrics,
+    ),
+    metrics_used: request.metrics,
+    judge: { backend: "openai", model: env("AMR_GRPO_JUDGE_MODEL") ?? DEFAULT_MODEL, rubric_version: RUBRIC_VERSION },
+    cached: false,
+    flags: { injection_suspected: suspected || answer.injection_suspected, critical_error: answer.critical_error },
+  };
+}
+
+/** The Edge Function: a Request in, a Response out (never a traceback). */
+export async function handle(req: Request, deps: Deps = {}): Promise<Response> {
+  const env = deps.env ?? ((name: string) => Deno.env.get(name));
+  const log = deps.log ?? ((line: string) => console.log(line));
+  const cors = corsHeaders(env);
+  const started = performance.now();
+  let response: Response;
+  let judgeError: string | undefined;
+  if (req.method === "OPTIONS") {
+    response = new Response(null, { status: 204, headers: cors });
+  } else if (req.method !== "POST") {
+    response = json(405, errorBody("method_not_allowed", `use POST, not ${req.method}. ${NOTICE}`), {
+      ...cors,
+      allow: "POST, OPTIONS",
+    });
+  } else {
+    try {
+      response = json(200, await evaluate(req, env, deps), cors);
+    } catch (e) {
+      if (e instanceof RequestError) {
+        response = json(e.status, errorBody(e.code, e.message, e.field), cors);
+      } else if (e instanceof JudgeError) {
+        judgeError = e.kind;
+        const [status, code, message, wait] = JUDGE_ERRORS[e.kind] ?? [502, "judge_error", e.message, 2];
+        response = json(status, errorBody(code, message), {
+          ...cors,
+          "retry-after": retryAfterHeader(e.retryAfter ?? wait),
+        });
+      } else {
+        log(JSON.stringify({ event: "unhandled", type: (e as Error)?.name ?? typeof e }));
+        response = json(500, errorBody("internal_error", "internal error; see the function log"), cors);
+      }
+    }
+  }
+  // One access line: no header values, no body, no key (Supabase keeps console output as the function log).
+  const record: Record<string, unknown> = {
+    event: "access",
+    method: req.method,
+    status: response.status,
+    latency_ms: Math.round((performance.now() - started) * 100) / 100,
+  };
+  if (judgeError) record.judge_error = judgeError;
+  log(JSON.stringify(record));
+  return response;
+}
