@@ -1,0 +1,143 @@
+"""The HTTP evaluation contract of DESIGN.md (Contracts) as pydantic models: request, batch, response, error body.
+
+The service (`amr-grpo serve`) validates its bodies with them and `amr-grpo judge` validates every JSONL line with
+them, so both reject the same input with the same field names. The Edge Function ports the request checks
+(supabase/functions/evaluate-prescription/contract.ts: same fields, same limits).
+Try it: python -c "from amr_grpo.judge.contract import EvaluationRequestModel as M; print(M(patient_case='x', model_output='y').to_eval_request())"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from amr_grpo.judge.base import EvalRequest
+from amr_grpo.metrics import resolve_metrics
+from amr_grpo.records import Verdict
+
+MAX_TEXT_CHARS = 100_000  # per text field (patient_case, model_output, ground_truth); the Edge Function's too
+MAX_BATCH_ITEMS = 100  # items in one batch request
+
+
+class EvaluationRequestModel(BaseModel):
+    """{"patient_case": str|object, "model_output": str, "ground_truth": str|object|null, "metrics": ...}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_case: str | dict[str, Any] = Field(description="The case: free text or a Case-like object.")
+    model_output: str = Field(max_length=MAX_TEXT_CHARS, description="The validation to score (policy output).")
+    ground_truth: str | dict[str, Any] | None = Field(
+        default=None, description="Reference validation text, or {decision, reference, regimen, flags, ...}."
+    )
+    metrics: str | list[str] = Field(default="priority", description="'priority', 'all' or a list of metric keys.")
+
+    @field_validator("patient_case")
+    @classmethod
+    def _case(cls, v: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(v, str):
+            if not v.strip():
+                raise ValueError("must not be empty")
+            if len(v) > MAX_TEXT_CHARS:
+                raise ValueError(f"at most {MAX_TEXT_CHARS} characters, got {len(v)}")
+        return v
+
+    @field_validator("ground_truth")
+    @classmethod
+    def _truth(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        if isinstance(v, str) and len(v) > MAX_TEXT_CHARS:
+            raise ValueError(f"at most {MAX_TEXT_CHARS} characters, got {len(v)}")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: str | list[str]) -> list[str]:
+        try:
+            return resolve_metrics(v)
+        except ValueError as e:
+            raise ValueError(str(e).removeprefix("metrics: ")) from None
+
+    def to_eval_request(self) -> EvalRequest:
+        return EvalRequest(
+            patient_case=self.patient_case,
+            model_output=self.model_output,
+            ground_truth=self.ground_truth,
+            metrics=tuple(self.metrics),
+        )
+
+    to_request = to_eval_request  # the name the service uses
+
+
+class BatchRequestModel(BaseModel):
+    """{"items": [request, ...]}, 1 to MAX_BATCH_ITEMS items."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[EvaluationRequestModel] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class ScoreModel(BaseModel):
+    score: int = Field(ge=1, le=5)
+    justification: str
+
+
+class JudgeInfoModel(BaseModel):
+    backend: str
+    model: str
+    rubric_version: str
+
+
+class FlagsModel(BaseModel):
+    injection_suspected: bool = False
+    critical_error: bool = False
+
+
+class EvaluationResponseModel(BaseModel):
+    """What Verdict.to_dict() writes: the response body of one evaluation."""
+
+    scores: dict[str, ScoreModel]
+    weighted_reward: float = Field(ge=0.2, le=1.0)
+    metrics_used: list[str]
+    judge: JudgeInfoModel
+    cached: bool = False
+    flags: FlagsModel = Field(default_factory=FlagsModel)
+
+    @classmethod
+    def from_verdict(cls, v: Verdict) -> EvaluationResponseModel:
+        return cls.model_validate(v.to_dict())
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """{"error": {"code", "message", "field"}}: every 4xx/5xx body, and a failed item of a batch."""
+
+    error: ErrorDetail
+
+
+class BatchResponseModel(BaseModel):
+    results: list[EvaluationResponseModel | ErrorBody]
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return ErrorBody(error=ErrorDetail(code=code, message=message, field=field)).model_dump()
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """(field, message) of a validation error, the field dotted like `items.0.model_output` -> `items[0].model_output`."""
+    err = exc.errors()[0]
+    parts: list[str] = []
+    for p in err["loc"]:
+        if isinstance(p, int):
+            parts[-1:] = [f"{parts[-1]}[{p}]" if parts else f"[{p}]"]
+        elif p in ("str", "dict[str,any]", "list[str]"):  # pydantic's union-branch names, not fields
+            continue
+        else:
+            parts.append(str(p))
+    field = ".".join(parts) or "body"
+    msg = err["msg"].removeprefix("Value error, ")
+    return field, f"{field}: {msg}"
