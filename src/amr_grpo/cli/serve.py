@@ -1,7 +1,84 @@
-"""CLI commands for this area (placeholder until its commands land)."""
+"""`amr-grpo serve`: run the evaluation API (and the web page when a model is given) with uvicorn.
+
+Settings come from AMR_GRPO_* environment variables (amr_grpo/service/settings.py); these options override them.
+Try it: AMR_GRPO_API_KEYS=dev amr-grpo serve --port 8000    (or: amr-grpo serve --no-auth, local use only)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from amr_grpo.cli.common import console, user_errors
+from amr_grpo.errors import UserError
+
+
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the service to the network.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Accept requests without an API key (local use only).")
+    ] = False,
+    judge: Annotated[
+        str | None,
+        typer.Option(help="Judge backend: rules | openai | hybrid (default: AMR_GRPO_JUDGE_BACKEND or rules)."),
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Judge model id for openai/hybrid.")] = None,
+    judge_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for the judge.")] = None,
+    judge_config: Annotated[
+        Path | None, typer.Option(help="YAML with a full judge config (retries, rpm, budget...).")
+    ] = None,
+    cache: Annotated[Path | None, typer.Option(help="SQLite verdict cache file shared by all requests.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Policy model directory for the web page at /.")] = None,
+) -> None:
+    """Serve POST /functions/v1/evaluate-prescription, /v1/evaluate, /v1/evaluate/batch, /healthz and /docs.
+    Research tool, not for clinical use."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from amr_grpo.service.middleware import configure_logging
+    from amr_grpo.service.settings import Settings
+
+    overrides: dict[str, Any] = {
+        "judge_backend": judge,
+        "judge_model": judge_model,
+        "judge_base_url": judge_base_url,
+        "judge_config": judge_config,
+        "cache_path": cache,
+        "model_path": model,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if no_auth:
+        overrides["auth"] = False
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise UserError(f"{field}: {err['msg']}", hint="see amr-grpo serve --help and AMR_GRPO_* variables") from None
+    if settings.auth and not settings.api_keys:
+        raise UserError("no API keys configured", hint="set AMR_GRPO_API_KEYS=key1,key2, or pass --no-auth locally")
+    if not settings.auth:
+        console.print(
+            "[bold yellow]warning:[/] authentication is OFF (--no-auth): anyone who can reach "
+            f"{host}:{port} can use the judge. Use it on your own machine only."
+        )
+    if model is not None and not model.exists():
+        raise UserError(f"--model: {model} does not exist")
+    settings.judge_settings()  # a bad judge config fails here, as one line, not inside uvicorn's startup
+    configure_logging()
+    console.print(
+        f"amr-grpo evaluation API on http://{host}:{port} (docs at /docs). Research tool, not for clinical use."
+    )
+    from amr_grpo.service.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, server_header=False, log_level="warning")
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("serve")(serve)

@@ -1,0 +1,89 @@
+"""Assemble the evaluation service: settings in, FastAPI app out. No logic lives here.
+
+One JudgeEngine (with its cache and ledger) is built in the lifespan and shared by every request.
+The web page (EVAL's amr_grpo.service.web) is included when it exists and a model path is set.
+Try it: AMR_GRPO_API_KEYS=dev .venv/bin/uvicorn --factory amr_grpo.service.app:app_from_env
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from amr_grpo import __version__
+from amr_grpo.service.errors import install_error_handlers
+from amr_grpo.service.middleware import AccessLogMiddleware
+from amr_grpo.service.routes import NOTICE, router
+from amr_grpo.service.security import KeyRing, RateLimiter
+from amr_grpo.service.settings import Settings
+
+log = logging.getLogger("amr_grpo.service")
+
+DESCRIPTION = f"""Scores a model's validation of an antimicrobial prescription on a six-metric rubric
+(LLM-as-a-judge and guideline rules). **{NOTICE}**
+
+Send `Authorization: Bearer <key>` (or `X-API-Key`). Errors are `{{"error": {{"code", "message", "field"}}}}`;
+a judge that cannot score answers 429/502/503 with `Retry-After`, never a made-up score."""
+
+
+def _web_router(settings: Settings) -> Any:
+    """EVAL's web page router, when that module exists and a policy model is configured."""
+    if settings.model_path is None or importlib.util.find_spec("amr_grpo.service.web") is None:
+        return None
+    return importlib.import_module("amr_grpo.service.web").router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if settings.auth and not settings.api_keys:
+        raise ValueError("auth is on but no API keys are set: set AMR_GRPO_API_KEYS=key1,key2 (or --no-auth)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        from amr_grpo.judge import build_engine
+
+        engine = build_engine(settings.judge_settings())
+        try:
+            yield {"engine": engine, "limiter": RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)}
+        finally:
+            if settings.ledger_path is not None:
+                engine.ledger.write(settings.ledger_path)
+            await engine.aclose()
+
+    app = FastAPI(
+        title="amr-grpo evaluation API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.keyring = KeyRing(k.get_secret_value() for k in settings.api_keys)
+    install_error_handlers(app)
+    app.include_router(router)
+    web = _web_router(settings)
+    if web is not None:
+        app.include_router(web)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-api-key", "apikey", "x-client-info"],
+            expose_headers=["retry-after", "x-request-id"],
+            max_age=600,
+        )
+    app.add_middleware(AccessLogMiddleware)  # added last = outermost: logs every answer, CORS ones included
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory`: settings from AMR_GRPO_* variables only."""
+    return create_app(Settings())

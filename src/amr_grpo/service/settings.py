@@ -1,0 +1,83 @@
+"""Service settings: one pydantic-settings object read from AMR_GRPO_* environment variables.
+
+Every knob of `amr-grpo serve` lives here (auth, limits, CORS, judge backend, cache, web-page model);
+the CLI only overrides a few of them. Lists (API keys, CORS origins) are comma-separated.
+Try it: AMR_GRPO_API_KEYS=k1,k2 python -c "from amr_grpo.service.settings import Settings; print(Settings())"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+JudgeBackend = Literal["rules", "openai", "hybrid", "local", "api"]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The evaluation service's configuration (research tool, not for clinical use)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMR_GRPO_", extra="ignore", frozen=True)
+
+    # --- auth ---
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), description="Accepted API keys, comma-separated (AMR_GRPO_API_KEYS=k1,k2)."
+    )
+    auth: bool = Field(default=True, description="Require an API key on evaluation routes; off only for local use.")
+
+    # --- limits ---
+    max_body_bytes: int = Field(default=1_048_576, ge=1, description="Largest request body accepted (413 above).")
+    max_batch_items: int = Field(default=100, ge=1, le=100, description="Most items in one /v1/evaluate/batch request.")
+    rate_limit_per_minute: float = Field(
+        default=600.0, ge=0, description="Evaluations per minute per API key (0 = no limit); 429 + Retry-After above."
+    )
+    rate_limit_burst: int = Field(default=60, ge=1, description="Evaluations a key may send at once before limiting.")
+
+    # --- CORS ---
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Browser origins allowed to call the API, comma-separated ('*' for any)."
+    )
+
+    # --- judge (see amr_grpo.judge JudgeConfig) ---
+    judge_backend: JudgeBackend | None = Field(default=None, description="Judge backend; None = JudgeConfig's (rules).")
+    judge_model: str | None = Field(default=None, description="Judge model id (openai/local/hybrid backends).")
+    judge_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL for the openai judge.")
+    judge_api_key_env: str | None = Field(default=None, description="Env var holding the judge provider's key.")
+    judge_config: Path | None = Field(default=None, description="YAML file with a full JudgeConfig (retries, rpm...).")
+    judge_overrides: tuple[str, ...] = Field(
+        default=(), description='JudgeConfig key=value overrides, a JSON list: ["max_retries=2", "timeout_s=30"].'
+    )
+    cache_path: Path | None = Field(default=None, description="SQLite verdict cache shared by all requests.")
+    ledger_path: Path | None = Field(default=None, description="Where to write the judge ledger at shutdown.")
+
+    # --- web page (EVAL's amr_grpo.service.web) ---
+    model_path: Path | None = Field(default=None, description="Policy model served by the web page at /.")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    def judge_settings(self) -> Any:
+        """The JudgeConfig these settings describe: defaults -> judge_config YAML -> overrides -> explicit fields."""
+        from amr_grpo.config import load
+        from amr_grpo.judge.engine import JudgeConfig
+
+        cfg = load(JudgeConfig, self.judge_config, self.judge_overrides)
+        explicit = {
+            "backend": self.judge_backend,
+            "model": self.judge_model,
+            "base_url": self.judge_base_url,
+            "api_key_env": self.judge_api_key_env,
+            "cache_path": str(self.cache_path) if self.cache_path else None,
+        }
+        return dataclasses.replace(cfg, **{k: v for k, v in explicit.items() if v is not None})
