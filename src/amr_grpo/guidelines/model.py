@@ -70,6 +70,7 @@ class Syndrome:
     do_not_use: tuple[DoNotUse, ...]
     key_points: tuple[str, ...]
     source: Source
+    group: str = ""  # family of settings sharing generic synonyms, e.g. "cap" for every CAP setting
 
     @property
     def citation(self) -> str:
@@ -83,6 +84,7 @@ class RenalBand:
     action: str  # "no_change" | "adjust" | "avoid" | "review"
     advice: str  # e.g. "3.375 g q6h"
     source: Source
+    route: str | None = None  # set when the band applies to one route only (amoxicillin-clavulanate PO vs IV)
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,12 @@ class Drug:
     interactions: tuple[Interaction, ...]
     source: Source
     notes: tuple[str, ...] = field(default_factory=tuple)
+    aware_by_route: tuple[tuple[str, str], ...] = ()  # route-specific AWaRe group, e.g. (("IV", "Reserve"),)
+    aware_source: Source | None = None  # where the AWaRe group comes from (WHO AWaRe 2025)
+
+    def aware_for(self, route: str | None) -> str:
+        """AWaRe group for a route ("IV", "PO" ...); the drug's default group when the route has no entry."""
+        for r, group in self.aware_by_route:
+            if route and r == route.upper():
+                return group
+        return self.aware
