@@ -12,6 +12,7 @@ export interface Reply {
   status?: number;
   headers?: Record<string, string>;
   body?: unknown;
+  delayMs?: number; // wait this long before answering (timeouts)
 }
 
 export interface Recorded {
@@ -44,6 +45,7 @@ export class FakeGroq {
     this.requests.push({ path: new URL(req.url).pathname, headers, body: await req.json() });
     const reply = this.replies.shift();
     if (!reply) return Response.json({ error: { message: "no scripted reply left" } }, { status: 500 });
+    if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     if (reply.status && reply.status >= 400) {
       return Response.json(reply.body ?? {}, { status: reply.status, headers: reply.headers });
     }

@@ -100,27 +100,30 @@ async function evaluate(req: Request, env: (name: string) => string | undefined,
   }
   const limit = Number(env("AMR_GRPO_MAX_BODY_BYTES") ?? MAX_BODY_BYTES);
   const request = parseRequest(await readBody(req, limit));
-  const answer = await score(request, {
-    baseUrl: env("GROQ_BASE_URL") ?? env("AMR_GRPO_JUDGE_BASE_URL") ?? DEFAULT_BASE_URL,
-    model: env("AMR_GRPO_JUDGE_MODEL") ?? DEFAULT_MODEL,
-    apiKey: env("GROQ_API_KEY"),
-    timeoutMs: Number(env("AMR_GRPO_JUDGE_TIMEOUT_S") ?? DEFAULT_TIMEOUT_S) * 1000,
-    fetch: deps.fetch ?? fetch,
-  }, (deps.nonce ?? newNonce)());
-  const suspected = screen(request.model_output);
-  const scores = Object.fromEntries(
-    request.metrics.map((k) => [k, { score: answer.scores[k].score, justification: answer.scores[k].rationale }]),
+  const screened = screen(request.model_output);
+  const answer = await score(
+    request,
+    {
+      baseUrl: env("GROQ_BASE_URL") ?? env("AMR_GRPO_JUDGE_BASE_URL") ?? DEFAULT_BASE_URL,
+      model: env("AMR_GRPO_JUDGE_MODEL") ?? DEFAULT_MODEL,
+      apiKey: env("GROQ_API_KEY"),
+      timeoutMs: Number(env("AMR_GRPO_JUDGE_TIMEOUT_S") ?? DEFAULT_TIMEOUT_S) * 1000,
+      fetch: deps.fetch ?? fetch,
+    },
+    (deps.nonce ?? newNonce)(),
+    screened,
   );
+  const scores = answer.scores;
   return {
     scores,
     weighted_reward: weightedReward(
-      Object.fromEntries(request.metrics.map((k) => [k, answer.scores[k].score])),
+      Object.fromEntries(request.metrics.map((k) => [k, scores[k].score])),
       request.metrics,
     ),
     metrics_used: request.metrics,
     judge: { backend: "openai", model: env("AMR_GRPO_JUDGE_MODEL") ?? DEFAULT_MODEL, rubric_version: RUBRIC_VERSION },
     cached: false,
-    flags: { injection_suspected: suspected || answer.injection_suspected, critical_error: answer.critical_error },
+    flags: { injection_suspected: answer.injection_suspected || screened, critical_error: answer.critical_error },
   };
 }
 

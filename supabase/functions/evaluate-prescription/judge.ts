@@ -1,13 +1,13 @@
 /**
  * The LLM judge: one OpenAI-compatible chat-completions call (Groq by default) scoring every requested
- * metric, JSON mode, temperature 0; the answer validated (exactly the requested keys, integer scores
- * 1-5), one retry quoting the error, then a JudgeError. Provider failures map to the JudgeError kinds
- * of src/amr_grpo/judge/base.py, which the handler turns into the Python service's 429/502/503.
- * Try it: deno test handler_test.ts
+ * metric, JSON mode, temperature 0; the answer checked by rubric.parseAnswer (exactly the requested keys,
+ * integer scores 1-5), one retry quoting the error, then a JudgeError. Provider failures map to the
+ * JudgeError kinds of src/amr_grpo/judge/base.py; the handler turns them into the service's 429/502/503.
+ * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 
 import type { EvalRequest } from "./contract.ts";
-import { type Message, renderMessages, retryMessages } from "./rubric.ts";
+import { type Answer, type Message, parseAnswer, renderMessages, retryMessages } from "./rubric.ts";
 
 export const DEFAULT_BASE_URL = "https://api.groq.com/openai/v1";
 export const DEFAULT_MODEL = "llama-3.3-70b-versatile";
@@ -26,63 +26,6 @@ export interface JudgeConfig {
   apiKey: string | undefined;
   timeoutMs: number;
   fetch: typeof fetch;
-}
-
-export interface MetricAnswer {
-  evidence: string;
-  rationale: string;
-  score: number;
-}
-
-export interface JudgeAnswer {
-  injection_suspected: boolean;
-  critical_error: boolean;
-  scores: Record<string, MetricAnswer>;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Validate the judge's message content; throws Error with a message fit to quote back to the model. */
-export function parseAnswer(content: string, keys: readonly string[]): JudgeAnswer {
-  let data: unknown;
-  try {
-    data = JSON.parse(content);
-  } catch {
-    throw new Error("the answer is not valid JSON");
-  }
-  if (!isObject(data)) throw new Error("the answer must be a JSON object");
-  for (const flag of ["injection_suspected", "critical_error"]) {
-    if (typeof data[flag] !== "boolean") throw new Error(`"${flag}" must be true or false`);
-  }
-  const scores = data.scores;
-  if (!isObject(scores)) throw new Error('"scores" must be an object keyed by metric');
-  const missing = keys.filter((k) => !(k in scores));
-  const extra = Object.keys(scores).filter((k) => !keys.includes(k));
-  if (missing.length || extra.length) {
-    throw new Error(
-      `"scores" must have exactly the keys ${keys.join(", ")}` +
-        (missing.length ? `; missing ${missing.join(", ")}` : "") +
-        (extra.length ? `; unexpected ${extra.join(", ")}` : ""),
-    );
-  }
-  const out: Record<string, MetricAnswer> = {};
-  for (const k of keys) {
-    const s = scores[k];
-    if (!isObject(s)) throw new Error(`scores.${k} must be an object with evidence, rationale and score`);
-    if (typeof s.evidence !== "string") throw new Error(`scores.${k}.evidence must be a string`);
-    if (typeof s.rationale !== "string") throw new Error(`scores.${k}.rationale must be a string`);
-    if (typeof s.score !== "number" || !Number.isInteger(s.score) || s.score < 1 || s.score > 5) {
-      throw new Error(`scores.${k}.score must be an integer from 1 to 5, got ${JSON.stringify(s.score)}`);
-    }
-    out[k] = { evidence: s.evidence, rationale: s.rationale, score: s.score };
-  }
-  return {
-    injection_suspected: data.injection_suspected as boolean,
-    critical_error: data.critical_error as boolean,
-    scores: out,
-  };
 }
 
 /** Seconds from Retry-After (delta-seconds or an HTTP date) or retry-after-ms; null when absent. */
@@ -145,24 +88,21 @@ async function complete(cfg: JudgeConfig, messages: Message[]): Promise<Completi
       retryAfterSeconds(resp.headers),
     );
   }
-  let body: unknown;
+  type ChatCompletion = { choices?: { message?: { content?: unknown } }[] } | null;
+  let content: unknown;
   try {
-    body = JSON.parse(text);
+    content = (JSON.parse(text) as ChatCompletion)?.choices?.[0]?.message?.content;
   } catch {
     throw new JudgeError("server_error", "the judge provider's response is not JSON");
   }
-  const content = isObject(body) && Array.isArray(body.choices) && isObject(body.choices[0]) &&
-      isObject(body.choices[0].message)
-    ? body.choices[0].message.content
-    : undefined;
   if (typeof content !== "string") throw new JudgeError("server_error", "the judge provider's response has no content");
   return { content };
 }
 
 /** Score every requested metric in one call (plus at most one retry after a bad answer). */
-export async function score(req: EvalRequest, cfg: JudgeConfig, nonce: string): Promise<JudgeAnswer> {
+export async function score(req: EvalRequest, cfg: JudgeConfig, nonce: string, screened: boolean): Promise<Answer> {
   if (!cfg.apiKey) throw new JudgeError("unavailable", "GROQ_API_KEY is not set for this function");
-  const messages = renderMessages(req, nonce);
+  const messages = renderMessages(req, nonce, screened);
   let asked = messages;
   let error = "";
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -178,7 +118,7 @@ export async function score(req: EvalRequest, cfg: JudgeConfig, nonce: string): 
         error = (e as Error).message;
       }
     }
-    asked = retryMessages(messages, content, error, req.metrics);
+    asked = retryMessages(messages, content, error);
   }
   throw new JudgeError("bad_answer", `the judge's answer does not fit the rubric: ${error}`);
 }
