@@ -1,0 +1,407 @@
+"""JudgeEngine: wraps any judge with the controls that keep an LLM judge's cost and failures in hand.
+
+- one call scores all requested metrics of a completion; group mode scores all completions of one case in one call;
+- bounded concurrency (asyncio.Semaphore), requests/min and tokens/min limiters (aiolimiter) on every model call;
+- a per-call timeout; retries with exponential backoff and jitter that honour retry-after (tenacity; the SDK's own
+  retries are off, so they never stack); in-flight de-duplication (identical requests await one future);
+- quotas: a 429 whose wait is far longer than a step stops all calls until the reset time, logged once, and the
+  engine falls back to the rules judge or returns could-not-score (`quota_fallback`); `budget_calls` /
+  `budget_tokens` cap a run the same way; it never loops on retries;
+- a persistent SQLite cache (judge/cache.py) and a ledger (judge/ledger.py) of calls, tokens, cost and failures.
+Every evaluation ends in a Verdict or a JudgeError (could not score), never a made-up score.
+Try it: python bench/engine_throughput.py --evaluations 200
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from amr_grpo.judge.base import EvalRequest, Judge, JudgeError, Usage
+from amr_grpo.judge.cache import VerdictCache, cache_key
+from amr_grpo.judge.ledger import Ledger
+from amr_grpo.metrics import rubric_version
+from amr_grpo.records import Verdict
+
+log = logging.getLogger("amr_grpo.judge")
+RETRYABLE = ("rate_limited", "server_error", "timeout")
+STOPPING = ("quota_exhausted", "budget_exhausted")
+Outcome = Verdict | JudgeError
+
+# The hybrid judge's default LLM share per metric (the rest comes from the rules judge): the LLM reads reasoning
+# best, the rules check decision, regimen and citation against the knowledge base best.
+DEFAULT_HYBRID_WEIGHTS = {
+    "clinical_accuracy": 0.7,
+    "guideline_adherence": 0.3,
+    "reasoning_completeness": 0.7,
+    "safety_awareness": 0.5,
+    "decision_appropriateness": 0.0,
+    "reference_accuracy": 0.0,
+}
+
+
+def default_cache_path() -> str:
+    return str(Path("~/.cache/amr-grpo/judge-cache.sqlite"))
+
+
+@dataclass
+class JudgeConfig:
+    """The judge section of the train, evaluate and serve configs (and `amr-grpo judge`)."""
+
+    backend: Literal["rules", "openai", "local", "hybrid", "api"] = "rules"  # rules: offline, deterministic, free
+    model: str | None = None  # openai: model id (None: $AMR_GRPO_JUDGE_MODEL, else llama-3.3-70b-versatile); local: path
+    base_url: str | None = None  # OpenAI-compatible URL (None: $AMR_GRPO_JUDGE_BASE_URL, else Groq's)
+    api_key_env: str = "GROQ_API_KEY"  # env var with the provider key ($AMR_GRPO_JUDGE_API_KEY wins when set)
+    metrics: str | list[str] = "priority"  # priority (first three) | all | list of metric keys
+    concurrency: int = 50  # evaluations in flight at once
+    rpm: float | None = None  # requests/min limit (None: Groq free tier's 30 on Groq's URL, else none; 0: none)
+    tpm: float | None = None  # tokens/min limit (None: Groq free tier's 12,000 on Groq's URL, else none; 0: none)
+    timeout_s: float = 60.0  # per model call
+    max_retries: int = 3  # retries of a rate-limited, failed (5xx) or timed-out call; never of a spent quota
+    backoff_s: float = 1.0  # first backoff; doubles per retry with jitter, unless the provider sends retry-after
+    backoff_max_s: float = 30.0  # longest backoff between retries
+    cache_path: str | None = field(default_factory=default_cache_path)  # SQLite verdict cache (None: no cache)
+    quota_fallback: Literal["rules", "none"] = "rules"  # quota or budget spent: rules judge, or could-not-score
+    quota_threshold_s: float = 120.0  # a 429 asking to wait longer than this = quota spent (stop calling)
+    budget_calls: int = 0  # most model calls this run may make (0: no cap)
+    budget_tokens: int = 0  # most tokens (prompt + completion) this run may spend (0: no cap)
+    price_per_1k_prompt: float = 0.00059  # USD per 1,000 prompt tokens (Groq llama-3.3-70b-versatile list price)
+    price_per_1k_completion: float = 0.00079  # USD per 1,000 completion tokens (same)
+    daily_requests: int | None = None  # provider's daily request quota for dry-run warnings (None: 1,000 on Groq)
+    daily_tokens: int | None = None  # provider's daily token quota for dry-run warnings (None: 100,000 on Groq)
+    every_n_steps: int = 1  # training: the configured judge every Nth step, the rules judge between
+    group_mode: bool = False  # score all completions of one prompt in one call
+    group_size: int = 8  # most completions per group call
+    max_tokens: int = 0  # completion token cap per call (0: sized from the metrics requested)
+    hybrid_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HYBRID_WEIGHTS))  # LLM share
+    hybrid_llm: Literal["openai", "local"] = "openai"  # the LLM half of the hybrid judge
+    hybrid_fallback: Literal["rules", "error"] = "rules"  # hybrid, LLM could not score: rules only, or fail
+    max_new_tokens: int = 1024  # local judge: generation cap
+    url: str | None = None  # api backend: the evaluation service's URL (ours or the Supabase Edge Function)
+    url_api_key_env: str = "AMR_GRPO_API_KEY"  # api backend: env var with that service's key
+
+    def resolved_limits(self, base_url: str) -> tuple[float, float]:
+        groq = "api.groq.com" in base_url
+        rpm = self.rpm if self.rpm is not None else (30.0 if groq else 0.0)
+        tpm = self.tpm if self.tpm is not None else (12_000.0 if groq else 0.0)
+        return rpm, tpm
+
+
+class JudgeEngine:
+    """`await score(req)` -> Verdict (raises JudgeError); `await score_many(reqs, group=...)` -> Verdict | JudgeError each."""
+
+    def __init__(self, judge: Judge, settings: JudgeConfig | None = None, fallback: Judge | None = None):
+        self.judge = judge
+        self.cfg = settings or JudgeConfig(backend=judge.backend)  # type: ignore[arg-type]
+        self.ledger = Ledger(judge.backend, judge.model, self.cfg.price_per_1k_prompt, self.cfg.price_per_1k_completion)
+        self.cache = VerdictCache(self.cfg.cache_path) if self.cfg.cache_path and judge.backend != "rules" else None
+        self._fallback = fallback
+        self._tag = getattr(judge, "cache_tag", "")
+        rpm, tpm = self.cfg.resolved_limits(getattr(judge, "base_url", "") or "")
+        self._rpm, self._tpm = rpm, tpm
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._stop_until = 0.0  # monotonic time before which no call is made (quota or budget spent)
+        self._stop_kind = ""
+        self._pending_calls = 0  # calls started and not yet recorded in the ledger
+        self._pending_tokens = 0  # their estimated tokens
+        if hasattr(judge, "meter"):
+            judge.meter = self
+
+    # -- per event loop: asyncio primitives belong to one loop (TRL, the CLI and tests each run their own) ----
+    def _bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._sem = asyncio.Semaphore(max(1, self.cfg.concurrency))
+            self._rpm_limiter = AsyncLimiter(self._rpm, 60) if self._rpm > 0 else None
+            self._tpm_limiter = AsyncLimiter(self._tpm, 60) if self._tpm > 0 else None
+            self._inflight = {}
+
+    # -- CallMeter: the judge calls these around every model call -------------------------------------------
+    async def before_call(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Stop if the quota or budget is spent (counting calls in flight at their estimate), then wait the limiters."""
+        self._raise_if_stopped()
+        cfg, led, tokens = self.cfg, self.ledger, prompt_tokens + completion_tokens
+        if cfg.budget_calls and led.calls + self._pending_calls >= cfg.budget_calls:
+            self._stop("budget_exhausted", math.inf, f"the call budget ({cfg.budget_calls} calls) is spent")
+        spent = led.prompt_tokens + led.completion_tokens + self._pending_tokens
+        if cfg.budget_tokens and spent + tokens > cfg.budget_tokens:
+            self._stop("budget_exhausted", math.inf, f"the token budget ({cfg.budget_tokens} tokens) is spent")
+        self._pending_calls += 1
+        self._pending_tokens += tokens
+        if self._rpm_limiter is not None:
+            await self._rpm_limiter.acquire()
+        if self._tpm_limiter is not None:
+            await self._tpm_limiter.acquire(min(tokens, self._tpm))
+
+    def after_call(self, usage: Usage, latency_s: float, error: JudgeError | None) -> None:
+        self._pending_calls -= 1
+        self._pending_tokens -= int(usage.extra.get("estimated_tokens", 0))
+        self.ledger.record_call(usage, latency_s, error.kind if error else None)
+        if error is not None:
+            self._note_quota(error)
+
+    def _note_quota(self, error: JudgeError) -> None:
+        if error.kind == "quota_exhausted":
+            wait = error.retry_after if error.retry_after is not None else math.inf
+            self._stop("quota_exhausted", wait, str(error), raise_=False)
+
+    def _raise_if_stopped(self) -> None:
+        if self._stop_until and time.monotonic() < self._stop_until:
+            raise JudgeError(self._stop_kind, f"the judge is stopped: {self._stop_kind.replace('_', ' ')}",
+                             self._retry_after_left())
+        self._stop_until = 0.0
+
+    def _retry_after_left(self) -> float | None:
+        left = self._stop_until - time.monotonic()
+        return left if math.isfinite(left) else None
+
+    def _stop(self, kind: str, wait_s: float, reason: str, raise_: bool = True) -> None:
+        if not (self._stop_until and time.monotonic() < self._stop_until):  # say it once per stop
+            rules = self.cfg.quota_fallback == "rules" and self.judge.backend != "rules"
+            then = "falling back to the rules judge" if rules else "returning could-not-score"
+            if math.isfinite(wait_s):
+                reset = (datetime.now() + timedelta(seconds=wait_s)).isoformat(timespec="seconds")
+                self.ledger.quota_exhausted_until = reset if kind == "quota_exhausted" else None
+                when = f"no more judge calls until {reset}"
+            else:
+                when = "no more judge calls this run"
+            message = f"judge {kind.replace('_', ' ')}: {reason}; {when}; {then}"
+            log.warning(message)
+            self.ledger.notes.append(message)
+        self._stop_until = time.monotonic() + wait_s
+        self._stop_kind = kind
+        if raise_:
+            raise JudgeError(kind, reason, None if not math.isfinite(wait_s) else wait_s)
+
+    # -- retries -------------------------------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        after = getattr(exc, "retry_after", None)
+        if after is not None:  # the provider said how long: that, plus up to 10% jitter so callers spread out
+            return after * (1 + 0.1 * random.random())
+        backoff = self.cfg.backoff_s * 2 ** (state.attempt_number - 1)
+        return min(self.cfg.backoff_max_s, backoff) * (0.5 + random.random() / 2)
+
+    async def _attempts(self, fn: Callable[[], Any]) -> Any:
+        guard = 2 * self.cfg.timeout_s + 1  # an attempt may hold two calls (the bad-answer retry)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.cfg.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, JudgeError) and e.kind in RETRYABLE),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.ledger.retries += 1
+                try:
+                    return await asyncio.wait_for(fn(), guard)
+                except TimeoutError:
+                    raise JudgeError("timeout", f"the judge did not answer within {guard:g} s") from None
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    # -- scoring -------------------------------------------------------------------------------------------
+    def key(self, req: EvalRequest) -> str:
+        return cache_key(self.judge.backend, self.judge.model, self._tag, rubric_version(), req)
+
+    async def _cached(self, key: str) -> Verdict | None:
+        if self.cache is None:
+            return None
+        hit = await self.cache.aget(key)
+        if hit is None:
+            return None
+        self.ledger.cache_hits += 1
+        v = Verdict.from_dict(hit)
+        v.cached = True
+        return v
+
+    async def _remember(self, key: str, v: Verdict) -> None:
+        """Count a fresh verdict; cache it if the judge made it (a rules fallback must not stand in for the LLM's)."""
+        if v.backend != self.judge.backend or v.model != self.judge.model:
+            self.ledger.fallbacks += 1
+        elif self.cache is not None:
+            await self.cache.aput(key, v.to_dict())
+
+    async def _fallback_or_raise(self, e: JudgeError, req: EvalRequest) -> Verdict:
+        if not (self._stop_until and e.kind == self._stop_kind):  # a judge without a meter (api) reports it here
+            self._note_quota(e)
+        if e.kind in STOPPING and self.cfg.quota_fallback == "rules" and self.judge.backend != "rules":
+            return await self._rules().score(req)
+        self.ledger.failures[e.kind] += 1
+        raise e
+
+    def _rules(self) -> Judge:
+        if self._fallback is None:
+            from amr_grpo.judge.rules import RulesJudge
+
+            self._fallback = RulesJudge()
+        return self._fallback
+
+    async def _fresh(self, req: EvalRequest) -> Verdict:
+        t0 = time.perf_counter()
+        async with self._sem:
+            try:
+                self._raise_if_stopped()
+                v = await self._attempts(lambda: self.judge.score(req))
+            except JudgeError as e:
+                v = await self._fallback_or_raise(e, req)
+        self.ledger.eval_latencies.append(time.perf_counter() - t0)
+        return v
+
+    async def score(self, req: EvalRequest) -> Verdict:
+        """Score one completion (cache, de-dup, limits, retries, fallback); raise JudgeError if it cannot."""
+        self._bind()
+        self.ledger.evaluations += 1
+        self.ledger.naive_calls += len(req.metrics)
+        key = self.key(req)
+        v = await self._cached(key)
+        if v is None:
+            v = await self._once(key, lambda: self._fresh(req))
+        self.ledger.scored += 1
+        return v
+
+    async def _once(self, key: str, make: Callable[[], Any]) -> Verdict:
+        """Run `make()` for `key` unless an identical request is in flight; then await that one."""
+        running = self._inflight.get(key)
+        if running is not None:
+            self.ledger.dedup_hits += 1
+            return await asyncio.shield(running)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            v = await make()
+            await self._remember(key, v)
+            fut.set_result(v)
+            return v
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # mark retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    async def score_many(self, reqs: Sequence[EvalRequest], group: bool = False,
+                         progress: Callable[[int], None] | None = None) -> list[Outcome]:
+        """Score all; each item a Verdict or the JudgeError that stopped it, in input order.
+
+        group=True (and a judge with score_group): completions of the same case, ground truth and metrics share
+        one call, `group_size` at most."""
+        self._bind()
+
+        async def one(req: EvalRequest) -> Outcome:
+            try:
+                return await self.score(req)
+            except JudgeError as e:
+                return e
+            finally:
+                if progress is not None:
+                    progress(1)
+
+        if not (group and hasattr(self.judge, "score_group")):
+            return list(await asyncio.gather(*(one(r) for r in reqs)))
+        out: list[Outcome | None] = [None] * len(reqs)
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(reqs):
+            gkey = cache_key("group", "", "", "", EvalRequest(r.patient_case, "", r.ground_truth, r.metrics))
+            groups.setdefault(gkey, []).append(i)
+        chunks = [ix[j : j + max(1, self.cfg.group_size)] for ix in groups.values() for j in range(0, len(ix), max(1, self.cfg.group_size))]
+
+        async def run(ix: list[int]) -> None:
+            results = await self._score_group([reqs[i] for i in ix])
+            for i, res in zip(ix, results, strict=True):
+                out[i] = res
+            if progress is not None:
+                progress(len(ix))
+
+        await asyncio.gather(*(run(ix) for ix in chunks))
+        return [o if o is not None else JudgeError("server_error", "not scored") for o in out]
+
+    async def _score_group(self, reqs: list[EvalRequest]) -> list[Outcome]:
+        """One call for the uncached, distinct completions of a case; per-completion scoring if the group fails."""
+        self.ledger.evaluations += len(reqs)
+        self.ledger.naive_calls += sum(len(r.metrics) for r in reqs)
+        keys = [self.key(r) for r in reqs]
+        done: dict[str, Outcome] = {}
+        for k in dict.fromkeys(keys):
+            hit = await self._cached(k)
+            if hit is not None:
+                done[k] = hit
+        todo = [k for k in dict.fromkeys(keys) if k not in done and k not in self._inflight]
+        if len(todo) >= 2:
+            done.update(await self._group_call([reqs[keys.index(k)] for k in todo], todo))
+        for k in dict.fromkeys(keys):
+            if k not in done:  # a single one, one already in flight, or one the group call could not score
+                r = reqs[keys.index(k)]
+                try:
+                    done[k] = await self._once(k, lambda r=r: self._fresh(r))
+                except JudgeError as e:
+                    done[k] = e
+        self.ledger.dedup_hits += len(keys) - len(set(keys))
+        out = [done[k] for k in keys]
+        self.ledger.scored += sum(isinstance(o, Verdict) for o in out)
+        return out
+
+    async def _group_call(self, reqs: list[EvalRequest], keys: list[str]) -> dict[str, Outcome]:
+        loop = asyncio.get_running_loop()
+        futs = {k: loop.create_future() for k in keys}
+        self._inflight.update(futs)
+        t0 = time.perf_counter()
+        result: dict[str, Outcome] = {}
+        try:
+            try:
+                async with self._sem:
+                    self._raise_if_stopped()
+                    verdicts = await self._attempts(lambda: self.judge.score_group(reqs))  # type: ignore[attr-defined]
+                self.ledger.group_calls += 1
+                for k, v in zip(keys, verdicts, strict=True):
+                    await self._remember(k, v)
+                    result[k] = v
+                    self.ledger.eval_latencies.append(time.perf_counter() - t0)
+            except JudgeError as e:
+                # a group answer that did not validate: each completion on its own; else fall back or fail each
+                alone = e.kind == "bad_answer"
+                outcomes = await asyncio.gather(*(self._alone(k, r) if alone else self._fallback_or_raise(e, r)
+                                                  for k, r in zip(keys, reqs, strict=True)), return_exceptions=True)
+                for k, o in zip(keys, outcomes, strict=True):
+                    if not isinstance(o, (Verdict, JudgeError)):
+                        raise o
+                    if isinstance(o, Verdict) and not alone:
+                        await self._remember(k, o)
+                    result[k] = o
+            return result
+        finally:
+            for k, f in futs.items():
+                self._inflight.pop(k, None)
+                o = result.get(k) or JudgeError("server_error", "the group call was interrupted")
+                if isinstance(o, Verdict):
+                    f.set_result(o)
+                else:
+                    f.set_exception(o)
+                    f.exception()
+
+    async def _alone(self, key: str, req: EvalRequest) -> Verdict:
+        v = await self._fresh(req)
+        await self._remember(key, v)
+        return v
+
+    async def aclose(self) -> None:
+        for j in (self.judge, self._fallback):
+            close = getattr(j, "aclose", None)
+            if close is not None:
+                await close()
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None

@@ -1,0 +1,260 @@
+"""The `openai` judge: the rubric prompt through any OpenAI-compatible chat-completions endpoint (Groq by default).
+
+Defaults: base URL https://api.groq.com/openai/v1, model llama-3.3-70b-versatile, key from GROQ_API_KEY. Overrides:
+constructor arguments (from JudgeConfig), else AMR_GRPO_JUDGE_BASE_URL / AMR_GRPO_JUDGE_MODEL / AMR_GRPO_JUDGE_API_KEY,
+so vLLM, SGLang, Ollama or OpenAI work the same. JSON mode, temperature 0, pydantic validation of the answer, one
+retry that quotes the validation error, then JudgeError("bad_answer"). HTTP failures become JudgeError kinds the
+JudgeEngine retries or stops on: 429 -> rate_limited, or quota_exhausted when the provider's wait is far longer than a
+step (or it names a daily quota); 5xx and network errors -> server_error; timeouts -> timeout; other 4xx -> unavailable.
+The SDK's own retries are off (max_retries=0): the engine retries, once.
+Try it: python tests/fake_openai.py &  AMR_GRPO_JUDGE_BASE_URL=<printed URL> AMR_GRPO_JUDGE_API_KEY=x \
+  amr-grpo judge --input tests/data/judge_requests.jsonl --backend openai -o /tmp/out.jsonl
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from amr_grpo.errors import UserError
+from amr_grpo.judge import injection
+from amr_grpo.judge.base import EvalRequest, JudgeError, Usage
+from amr_grpo.judge.rubric import (
+    AnswerError,
+    Prompt,
+    build_verdict,
+    parse_answer,
+    parse_group_answer,
+    prompt_id,
+    render_group_prompt,
+    render_prompt,
+)
+from amr_grpo.records import Verdict
+
+DEFAULT_BASE_URL = "https://api.groq.com/openai/v1"
+DEFAULT_MODEL = "llama-3.3-70b-versatile"
+DEFAULT_KEY_ENV = "GROQ_API_KEY"
+ENV_BASE_URL, ENV_MODEL, ENV_KEY = "AMR_GRPO_JUDGE_BASE_URL", "AMR_GRPO_JUDGE_MODEL", "AMR_GRPO_JUDGE_API_KEY"
+QUOTA_THRESHOLD_S = 120.0  # a 429 asking to wait longer than this is a spent quota, not a busy minute
+_QUOTA_WORDS = re.compile(r"per day|\(RPD\)|\(TPD\)|daily|insufficient_quota|quota", re.I)
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
+_TRY_AGAIN = re.compile(r"try again in\s+([\dhms.]+)", re.I)
+
+
+class CallMeter(Protocol):
+    """What a JudgeEngine plugs into a judge to see every model call: limiters and budget before, ledger after."""
+
+    async def before_call(self, prompt_tokens: int, completion_tokens: int) -> None: ...
+
+    def after_call(self, usage: Usage, latency_s: float, error: JudgeError | None) -> None: ...
+
+
+def resolve_endpoint(base_url: str | None = None, model: str | None = None) -> tuple[str, str]:
+    """(base_url, model): the argument, else the environment, else Groq's defaults."""
+    return (
+        base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL,
+        model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL,
+    )
+
+
+def _is_local(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'7', '0.05', '2m59.56s', '1h2m', '350ms' -> seconds; None when unreadable."""
+    if not text:
+        return None
+    text = text.strip().lower()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    m = _DURATION.match(text)
+    if not m or not any(m.groups()):
+        return None
+    h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s + ms / 1000
+
+
+class PromptJudge:
+    """Rubric prompt in, validated Verdict out, for any text-completion backend (`_complete` is the backend)."""
+
+    backend = "prompt"
+    model = ""
+    max_tokens = 0  # 0 = sized from the metrics requested
+
+    def __init__(self) -> None:
+        self.meter: CallMeter | None = None
+        self.cache_tag = prompt_id()
+
+    async def _complete(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, Usage]:
+        raise NotImplementedError
+
+    def _max_tokens(self, prompt: Prompt) -> int:
+        return self.max_tokens or min(8192, 2 * prompt.estimated_tokens()[1] + 200)
+
+    async def _call(self, prompt: Prompt, messages: list[dict[str, str]]) -> str:
+        est_prompt, est_completion = prompt.estimated_tokens()
+        if self.meter is not None:
+            await self.meter.before_call(est_prompt, est_completion)
+        t0 = time.perf_counter()
+        estimate = {"estimated_tokens": est_prompt + est_completion}
+        usage, error = Usage(calls=1, extra=estimate), None
+        try:
+            text, usage = await self._complete(messages, self._max_tokens(prompt))
+            usage.extra.update(estimate)
+            return text
+        except JudgeError as e:
+            error = e
+            raise
+        finally:
+            if self.meter is not None:
+                self.meter.after_call(usage, time.perf_counter() - t0, error)
+
+    async def _ask(self, prompt: Prompt, parse: Any) -> Any:
+        """One call; if the answer does not validate, one more that quotes the error; then bad_answer."""
+        text = ""
+        try:
+            text = await self._call(prompt, prompt.messages)
+            return parse(text)
+        except AnswerError as first:
+            retry = prompt.messages + [
+                {"role": "assistant", "content": text[:4000]},
+                {
+                    "role": "user",
+                    "content": f"Your answer was not valid: {first}. Answer again with only the JSON object in the "
+                    f"form given above, scoring exactly these metrics: {', '.join(prompt.keys)}.",
+                },
+            ]
+            try:
+                return parse(await self._call(prompt, retry))
+            except AnswerError as second:
+                raise JudgeError("bad_answer", f"the judge's answer did not fit the rubric twice: {second}") from None
+
+    async def score(self, request: EvalRequest) -> Verdict:
+        screened = injection.screen(request.model_output)
+        prompt = render_prompt(request, screened=screened)
+        scores, flags = await self._ask(prompt, lambda text: parse_answer(text, prompt.keys))
+        return build_verdict(scores, flags, self.backend, self.model, injection_screened=screened)
+
+    async def score_group(self, requests: Sequence[EvalRequest]) -> list[Verdict]:
+        """All completions of one case (same patient_case, ground_truth and metrics) in one call."""
+        screens = [injection.screen(r.model_output) for r in requests]
+        prompt = render_group_prompt(requests, screened=any(screens))
+        items = await self._ask(prompt, lambda text: parse_group_answer(text, prompt.ids, prompt.keys))
+        return [
+            build_verdict(scores, flags, self.backend, self.model, injection_screened=s)
+            for (scores, flags), s in zip(items, screens, strict=True)
+        ]
+
+
+class OpenAIJudge(PromptJudge):
+    """Judge through an OpenAI-compatible endpoint. The key is never logged or shown (repr omits it)."""
+
+    backend = "openai"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        *,
+        api_key_env: str = DEFAULT_KEY_ENV,
+        timeout_s: float = 60.0,
+        max_tokens: int = 0,
+        quota_threshold_s: float = QUOTA_THRESHOLD_S,
+        json_mode: bool = True,
+    ):
+        super().__init__()
+        self.base_url, self.model = resolve_endpoint(base_url, model)
+        key = api_key or os.environ.get(ENV_KEY) or os.environ.get(api_key_env or DEFAULT_KEY_ENV)
+        if not key:
+            if not _is_local(self.base_url):
+                raise UserError(
+                    f"no API key for the openai judge at {self.base_url}",
+                    hint=f"export {api_key_env or DEFAULT_KEY_ENV}=... (or {ENV_KEY}); a free Groq key is at "
+                    "https://console.groq.com/keys. Or use --backend rules (offline, no key).",
+                )
+            key = "not-needed"  # a local server (vLLM, Ollama) usually takes any key
+        self._key = key
+        self.timeout_s, self.max_tokens, self.quota_threshold_s = timeout_s, max_tokens, quota_threshold_s
+        self.json_mode = json_mode
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAIJudge(base_url={self.base_url!r}, model={self.model!r})"
+
+    def _get_client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:  # pooled connections belong to one event loop
+            self._client = AsyncOpenAI(base_url=self.base_url, api_key=self._key, max_retries=0, timeout=self.timeout_s)
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = None
+
+    async def _complete(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, Usage]:
+        import openai
+
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens}
+        if self.json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        try:
+            resp = await self._get_client().chat.completions.create(**kwargs)
+        except openai.RateLimitError as e:
+            raise self._rate_error(e) from None
+        except openai.APITimeoutError:
+            raise JudgeError("timeout", f"the judge did not answer within {self.timeout_s:g} s") from None
+        except openai.APIConnectionError as e:
+            raise JudgeError("server_error", f"could not reach the judge at {self.base_url}: {type(e).__name__}") from None
+        except openai.APIStatusError as e:
+            if e.status_code == 400 and "json_validate_failed" in _error_text(e):  # Groq: JSON mode produced no JSON
+                raise AnswerError("the answer was not valid JSON (json_validate_failed)") from None
+            raise self._status_error(e) from None
+        u = resp.usage
+        usage = Usage(calls=1, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
+                      completion_tokens=getattr(u, "completion_tokens", 0) or 0)
+        content = resp.choices[0].message.content if resp.choices else None
+        return content or "", usage
+
+    def _rate_error(self, e: Any) -> JudgeError:
+        headers = e.response.headers
+        body = _error_text(e)
+        wait = None
+        if headers.get("retry-after-ms"):
+            wait = parse_duration(headers["retry-after-ms"])
+            wait = wait / 1000 if wait is not None else None
+        wait = wait if wait is not None else parse_duration(headers.get("retry-after"))
+        m = _TRY_AGAIN.search(body)
+        if wait is None and m:
+            wait = parse_duration(m.group(1))
+        if (wait is not None and wait > self.quota_threshold_s) or _QUOTA_WORDS.search(body):
+            return JudgeError("quota_exhausted", f"the judge provider's quota is spent: {body[:160]}", wait)
+        return JudgeError("rate_limited", "the judge provider is rate limiting (429)", wait)
+
+    def _status_error(self, e: Any) -> JudgeError:
+        status, body = e.status_code, _error_text(e)
+        if status >= 500:
+            return JudgeError("server_error", f"the judge provider answered {status}")
+        if status in (401, 403):
+            return JudgeError("unavailable", f"the judge provider rejected the API key ({status})")
+        return JudgeError("unavailable", f"the judge provider answered {status}: {body[:160]}")
+
+
+def _error_text(e: Any) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        return f"{body.get('message', '')} {body.get('code', '')} {body.get('type', '')}".strip()
+    return str(body or e)[:300]
