@@ -40,8 +40,11 @@ function invalid(field: string, message: string): RequestError {
   return new RequestError(422, "validation_error", `${field}: ${message}`, field);
 }
 
+// Characters as Python counts them (code points), not UTF-16 units.
 function checkText(field: string, v: string): void {
-  if (v.length > MAX_TEXT_CHARS) throw invalid(field, `at most ${MAX_TEXT_CHARS} characters, got ${v.length}`);
+  if (v.length <= MAX_TEXT_CHARS) return;
+  const n = [...v].length;
+  if (n > MAX_TEXT_CHARS) throw invalid(field, `at most ${MAX_TEXT_CHARS} characters, got ${n}`);
 }
 
 /** Parse a JSON body into an EvalRequest or throw RequestError (400 for bad JSON, 422 naming the field). */
@@ -73,11 +76,11 @@ export function parseRequest(text: string): EvalRequest {
   if (typeof mo !== "string") throw invalid("model_output", "must be a string");
   checkText("model_output", mo);
 
-  const gt = body.ground_truth ?? null;
+  const gt = body.ground_truth ?? null; // absent or null: no reference
   if (typeof gt === "string") checkText("ground_truth", gt);
   else if (gt !== null && !isObject(gt)) throw invalid("ground_truth", "must be a string, an object or null");
 
-  const m = body.metrics ?? "priority";
+  const m = body.metrics === undefined ? "priority" : body.metrics; // an explicit null is an error, as in pydantic
   if (typeof m !== "string" && !(Array.isArray(m) && m.every((k) => typeof k === "string"))) {
     throw invalid("metrics", "must be 'priority', 'all' or a list of metric keys");
   }

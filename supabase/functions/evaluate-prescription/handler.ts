@@ -106,7 +106,7 @@ async function evaluate(req: Request, env: (name: string) => string | undefined,
     {
       baseUrl: env("GROQ_BASE_URL") ?? env("AMR_GRPO_JUDGE_BASE_URL") ?? DEFAULT_BASE_URL,
       model: env("AMR_GRPO_JUDGE_MODEL") ?? DEFAULT_MODEL,
-      apiKey: env("GROQ_API_KEY"),
+      apiKey: env("AMR_GRPO_JUDGE_API_KEY") ?? env("GROQ_API_KEY"),
       timeoutMs: Number(env("AMR_GRPO_JUDGE_TIMEOUT_S") ?? DEFAULT_TIMEOUT_S) * 1000,
       fetch: deps.fetch ?? fetch,
     },

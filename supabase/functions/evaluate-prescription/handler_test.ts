@@ -8,6 +8,7 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { FakeGroq, type Reply } from "./fake_groq_test_util.ts";
 import { handle } from "./handler.ts";
+import { parseDuration } from "./judge.ts";
 import { AnswerError, parseAnswer, stripTags, substitute } from "./rubric.ts";
 
 const P = ["clinical_accuracy", "guideline_adherence", "reasoning_completeness"];
@@ -116,7 +117,8 @@ Deno.test("a bad answer is retried once, quoting the error; the justification is
     const retry = fake.requests[1].body.messages;
     deepStrictEqual(retry.map((m) => m.role), ["system", "user", "assistant", "user"]);
     strictEqual(retry[2].content, JSON.stringify(bad)); // the rejected answer, as the judge wrote it
-    ok(retry[3].content.includes("scores.clinical_accuracy.score: Input should be between 1 and 5 (got 9)"));
+    ok(retry[3].content.startsWith("Your answer was not valid: scores.clinical_accuracy.score: Input should be less"));
+    ok(retry[3].content.endsWith("scoring exactly these metrics: " + P.join(", ") + "."));
     strictEqual(body.scores.clinical_accuracy.justification, "because clinical_accuracy");
     // (0.25*3/5 + 0.25*4/5 + 0.20*4/5) / 0.70 = 0.51/0.70
     strictEqual(body.weighted_reward, (0.25 * 3 / 5 + 0.25 * 4 / 5 + 0.2 * 4 / 5) / (0.25 + 0.25 + 0.2));
@@ -155,14 +157,14 @@ Deno.test("a judge slower than AMR_GRPO_JUDGE_TIMEOUT_S is 503 judge_timeout wit
   });
 });
 
-Deno.test("an unreachable provider is 503 judge_unavailable", async () => {
+Deno.test("an unreachable provider is 502 judge_server_error (as llm.py maps a connection error)", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close(); // nothing listens there now
   const vars: Record<string, string> = { GROQ_API_KEY: "k", GROQ_BASE_URL: `http://127.0.0.1:${port}/v1` };
   const resp = await handle(post({ patient_case: CASE, model_output: "x" }), { ...quiet, env: (n) => vars[n] });
-  strictEqual(resp.status, 503);
-  strictEqual((await resp.json()).error.code, "judge_unavailable");
+  strictEqual(resp.status, 502);
+  strictEqual((await resp.json()).error.code, "judge_server_error");
 });
 
 Deno.test("the body limit: a declared Content-Length over it is refused unread; AMR_GRPO_MAX_BODY_BYTES sets it", async () => {
@@ -214,4 +216,14 @@ Deno.test("substitute and stripTags behave as Python's string.Template and rubri
   throws(() => substitute("$missing", {}), /no value for \$missing/);
   // nested forgeries are removed until none is left
   strictEqual(stripTags("a <judged_<judged_output>output_x> b </reference_1 id='z'> c"), "a  b  c");
+});
+
+Deno.test("parseDuration reads Groq's waits as llm.parse_duration does", () => {
+  // '2m59.56s' = 2*60 + 59.56 = 179.56 s; '1h2m' = 3720 s; '350ms' = 0.35 s
+  for (
+    const [text, seconds] of [["7", 7], ["0.05", 0.05], ["2m59.56s", 179.56], ["1h2m", 3720], ["350ms", 0.35]] as const
+  ) {
+    ok(Math.abs(parseDuration(text)! - seconds) < 1e-9, text);
+  }
+  for (const text of ["", "soon", "Wed, 21 Oct 2015 07:28:00 GMT", null]) strictEqual(parseDuration(text), null);
 });

@@ -7,11 +7,11 @@
  */
 
 import type { EvalRequest } from "./contract.ts";
-import { type Answer, type Message, parseAnswer, renderMessages, retryMessages } from "./rubric.ts";
+import { type Answer, AnswerError, type Message, parseAnswer, renderMessages, retryMessages } from "./rubric.ts";
 
 export const DEFAULT_BASE_URL = "https://api.groq.com/openai/v1";
 export const DEFAULT_MODEL = "llama-3.3-70b-versatile";
-const MAX_TOKENS = 2048; // six metrics with evidence and rationale fit well within this
+const COMPLETION_TOKENS_PER_METRIC = 90; // evidence + rationale + score, as rubric.py estimates
 
 /** kind: rate_limited | quota_exhausted | timeout | server_error | bad_answer | unavailable. */
 export class JudgeError extends Error {
@@ -28,17 +28,32 @@ export interface JudgeConfig {
   fetch: typeof fetch;
 }
 
-/** Seconds from Retry-After (delta-seconds or an HTTP date) or retry-after-ms; null when absent. */
-export function retryAfterSeconds(headers: Headers): number | null {
-  const ms = Number(headers.get("retry-after-ms"));
-  const ra = headers.get("retry-after");
-  if (ra !== null && ra.trim() !== "") {
-    const s = Number(ra);
-    if (Number.isFinite(s)) return Math.max(0, s);
-    const date = Date.parse(ra);
-    if (!Number.isNaN(date)) return Math.max(0, (date - Date.now()) / 1000);
+const QUOTA_THRESHOLD_S = 120; // a 429 asking to wait longer than this is a spent quota, not a busy minute
+const QUOTA_WORDS = /per day|\(RPD\)|\(TPD\)|daily|insufficient_quota|quota/i;
+const DURATION = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
+const TRY_AGAIN = /try again in\s+([\dhms.]+)/i;
+
+/** '7', '0.05', '2m59.56s', '1h2m', '350ms' -> seconds; null when unreadable (Python: llm.parse_duration). */
+export function parseDuration(text: string | null | undefined): number | null {
+  if (!text) return null;
+  const t = text.trim().toLowerCase();
+  if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/.test(t)) return Math.max(0, Number(t));
+  const m = DURATION.exec(t);
+  if (!m || !m.slice(1).some((g) => g !== undefined)) return null;
+  const [h, mi, sec, ms] = m.slice(1).map((g) => (g ? Number(g) : 0));
+  return h * 3600 + mi * 60 + sec + ms / 1000;
+}
+
+/** A 429: rate_limited, or quota_exhausted when the wait is long or the message names a daily quota. */
+function rateError(headers: Headers, body: string): JudgeError {
+  const ms = parseDuration(headers.get("retry-after-ms"));
+  let wait = ms !== null ? ms / 1000 : parseDuration(headers.get("retry-after"));
+  const said = TRY_AGAIN.exec(body);
+  if (wait === null && said) wait = parseDuration(said[1].replace(/\.+$/, "")); // "in 2m59.56s." ends a sentence
+  if ((wait !== null && wait > QUOTA_THRESHOLD_S) || QUOTA_WORDS.test(body)) {
+    return new JudgeError("quota_exhausted", "the judge provider's quota is spent", wait);
   }
-  return Number.isFinite(ms) && ms > 0 ? ms / 1000 : null;
+  return new JudgeError("rate_limited", "the judge provider is rate limiting (429)", wait);
 }
 
 interface Completion {
@@ -46,7 +61,7 @@ interface Completion {
 }
 
 /** One chat-completions call; provider failures become JudgeError, a usable 200 returns its content. */
-async function complete(cfg: JudgeConfig, messages: Message[]): Promise<Completion | JudgeError> {
+async function complete(cfg: JudgeConfig, messages: Message[], maxTokens: number): Promise<Completion | AnswerError> {
   let resp: Response;
   try {
     resp = await cfg.fetch(`${cfg.baseUrl.replace(/\/+$/, "")}/chat/completions`, {
@@ -56,7 +71,7 @@ async function complete(cfg: JudgeConfig, messages: Message[]): Promise<Completi
         model: cfg.model,
         messages,
         temperature: 0,
-        max_tokens: MAX_TOKENS,
+        max_tokens: maxTokens,
         response_format: { type: "json_object" },
       }),
       signal: AbortSignal.timeout(cfg.timeoutMs),
@@ -64,30 +79,19 @@ async function complete(cfg: JudgeConfig, messages: Message[]): Promise<Completi
   } catch (e) {
     const name = (e as Error).name;
     if (name === "TimeoutError" || name === "AbortError") {
-      throw new JudgeError("timeout", `the judge did not answer within ${cfg.timeoutMs} ms`);
+      throw new JudgeError("timeout", `the judge did not answer within ${cfg.timeoutMs / 1000} s`);
     }
-    throw new JudgeError("unavailable", "could not reach the judge provider");
+    throw new JudgeError("server_error", "could not reach the judge provider");
   }
   const text = await resp.text().catch(() => "");
-  if (resp.status === 429) {
-    const wait = retryAfterSeconds(resp.headers);
-    const quota = /per day|\bRPD\b|\bTPD\b|quota/i.test(text);
-    throw new JudgeError(quota ? "quota_exhausted" : "rate_limited", "the judge provider is rate limiting", wait);
+  // The same mapping as src/amr_grpo/judge/llm.py: 429 -> rate_limited | quota_exhausted; 5xx -> server_error;
+  // Groq's json_validate_failed -> a bad answer worth the one retry; any other 4xx -> unavailable.
+  if (resp.status === 429) throw rateError(resp.headers, text);
+  if (resp.status >= 500) throw new JudgeError("server_error", `the judge provider answered ${resp.status}`);
+  if (resp.status === 400 && text.includes("json_validate_failed")) {
+    return new AnswerError("the answer was not valid JSON (json_validate_failed)");
   }
-  if (resp.status === 401 || resp.status === 403) {
-    throw new JudgeError("unavailable", "the judge provider refused the API key (check the GROQ_API_KEY secret)");
-  }
-  if (resp.status === 400 && /json_validate_failed/.test(text)) {
-    // Groq's JSON mode refused the model's own output: treat it as a bad answer worth one retry.
-    return new JudgeError("bad_answer", "the judge's output was not valid JSON");
-  }
-  if (resp.status >= 400) {
-    throw new JudgeError(
-      "server_error",
-      `the judge provider answered HTTP ${resp.status}`,
-      retryAfterSeconds(resp.headers),
-    );
-  }
+  if (resp.status >= 400) throw new JudgeError("unavailable", `the judge provider answered ${resp.status}`);
   type ChatCompletion = { choices?: { message?: { content?: unknown } }[] } | null;
   let content: unknown;
   try {
@@ -99,26 +103,28 @@ async function complete(cfg: JudgeConfig, messages: Message[]): Promise<Completi
   return { content };
 }
 
-/** Score every requested metric in one call (plus at most one retry after a bad answer). */
+/** Score every requested metric in one call; if the answer does not validate, one more that quotes the error. */
 export async function score(req: EvalRequest, cfg: JudgeConfig, nonce: string, screened: boolean): Promise<Answer> {
   if (!cfg.apiKey) throw new JudgeError("unavailable", "GROQ_API_KEY is not set for this function");
   const messages = renderMessages(req, nonce, screened);
+  const maxTokens = Math.min(8192, 2 * COMPLETION_TOKENS_PER_METRIC * req.metrics.length + 200); // as llm.py
   let asked = messages;
   let error = "";
   for (let attempt = 0; attempt < 2; attempt++) {
-    const got = await complete(cfg, asked);
+    const got = await complete(cfg, asked, maxTokens);
     let content = "";
-    if (got instanceof JudgeError) {
+    if (got instanceof AnswerError) {
       error = got.message;
     } else {
       content = got.content;
       try {
         return parseAnswer(content, req.metrics);
       } catch (e) {
-        error = (e as Error).message;
+        if (!(e instanceof AnswerError)) throw e;
+        error = e.message;
       }
     }
-    asked = retryMessages(messages, content, error);
+    asked = retryMessages(messages, content, error, req.metrics);
   }
-  throw new JudgeError("bad_answer", `the judge's answer does not fit the rubric: ${error}`);
+  throw new JudgeError("bad_answer", `the judge's answer did not fit the rubric twice: ${error}`);
 }

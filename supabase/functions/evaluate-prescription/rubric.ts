@@ -131,16 +131,15 @@ export function renderMessages(req: PromptInput, nonce: string, screened = false
   ];
 }
 
-/** The follow-up after an answer that failed validation: it quotes the error. */
-export function retryMessages(first: Message[], badAnswer: string, error: string): Message[] {
-  const said: Message[] = badAnswer ? [{ role: "assistant", content: badAnswer }] : [];
+/** The follow-up after an answer that failed validation: it quotes the error (wording as llm.py). */
+export function retryMessages(first: Message[], badAnswer: string, error: string, keys: readonly string[]): Message[] {
   return [
     ...first,
-    ...said,
+    { role: "assistant", content: badAnswer.slice(0, 4000) },
     {
       role: "user",
-      content: `Your answer was rejected: ${error}\nAnswer again with only the JSON object of the form above, ` +
-        "exactly the requested metric keys, integer scores 1-5.",
+      content: `Your answer was not valid: ${error}. Answer again with only the JSON object in the form given above, ` +
+        `scoring exactly these metrics: ${keys.join(", ")}.`,
     },
   ];
 }
@@ -210,7 +209,8 @@ function laxScore(v: unknown, where: string): number {
   else if (typeof v === "boolean") n = v ? 1 : 0;
   else if (typeof v === "string" && /^\s*[+-]?\d+(?:\.0*)?\s*$/.test(v)) n = Number(v);
   if (n === undefined) throw new AnswerError(`${where}: Input should be a valid integer (got ${JSON.stringify(v)})`);
-  if (n < 1 || n > 5) throw new AnswerError(`${where}: Input should be between 1 and 5 (got ${JSON.stringify(v)})`);
+  if (n < 1) throw new AnswerError(`${where}: Input should be greater than or equal to 1 (got ${JSON.stringify(v)})`);
+  if (n > 5) throw new AnswerError(`${where}: Input should be less than or equal to 5 (got ${JSON.stringify(v)})`);
   return n;
 }
 
