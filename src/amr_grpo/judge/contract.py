@@ -30,7 +30,9 @@ class EvaluationRequestModel(BaseModel):
     ground_truth: str | dict[str, Any] | None = Field(
         default=None, description="Reference validation text, or {decision, reference, regimen, flags, ...}."
     )
-    metrics: str | list[str] = Field(default="priority", description="'priority', 'all' or a list of metric keys.")
+    metrics: str | list[str] = Field(
+        default="priority", validate_default=True, description="'priority', 'all' or a list of metric keys."
+    )  # validate_default: the default 'priority' is resolved to keys too (else tuple('priority') = characters)
 
     @field_validator("patient_case")
     @classmethod
