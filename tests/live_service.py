@@ -3,17 +3,25 @@
     with LiveService(Settings(api_keys="k1", cache_path=tmp / "c.sqlite")) as svc:
         httpx.post(svc.url + "/v1/evaluate", json=..., headers={"authorization": "Bearer k1"})
 
-Used by tests/test_service*.py, tests/test_remote_reward.py, tests/test_fuzz_service.py (and the Edge parity test).
+Used by tests/test_service*.py, tests/test_remote_reward.py, tests/test_fuzz_service.py (and the Edge parity test),
+with the contract checks `check_error` / `check_verdict` and `capture_logs()` (every log line the servers write).
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx
+import pytest
 import uvicorn
 
+from amr_grpo.judge.contract import EvaluationResponseModel
+from amr_grpo.metrics import weighted_reward
 from amr_grpo.service.app import create_app
 from amr_grpo.service.settings import Settings
 
@@ -61,3 +69,59 @@ class LiveService:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class LogLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage() + ("\n" + record.exc_text if record.exc_text else ""))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@contextmanager
+def capture_logs() -> Iterator[LogLines]:
+    """Every line logged meanwhile: the root logger's, and ours at INFO (also when `serve` stopped propagation)."""
+    handler = LogLines()
+    ours = ("amr_grpo", "amr_grpo.service.access", "amr_grpo.service.error")
+    saved = {n: logging.getLogger(n).level for n in ours}
+    logging.getLogger().addHandler(handler)
+    for n in ours:
+        logging.getLogger(n).setLevel(logging.INFO)
+        if n != "amr_grpo" and not logging.getLogger(n).propagate:
+            logging.getLogger(n).addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for n in ours:
+            logging.getLogger(n).removeHandler(handler)
+            logging.getLogger(n).setLevel(saved[n])
+
+
+def check_error(r: httpx.Response, status: int, code: str, field: str | None = None) -> dict:
+    """The error contract: the status, {"error": {"code", "message", "field"}}, no traceback."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "field"}, body
+    assert body["error"]["code"] == code, body
+    assert body["error"]["field"] == field, body
+    assert body["error"]["message"] and "Traceback" not in r.text
+    return body["error"]
+
+
+def check_verdict(data: dict, metrics: tuple[str, ...] | list[str]) -> None:
+    """The response contract of DESIGN.md, and the weighted reward recomputed from the scores."""
+    assert set(data) == {"scores", "weighted_reward", "metrics_used", "judge", "cached", "flags"}
+    EvaluationResponseModel.model_validate(data)  # types and ranges (score 1-5, reward 0.2-1.0)
+    assert data["metrics_used"] == list(metrics)
+    assert list(data["scores"]) == list(metrics)
+    scores = {k: v["score"] for k, v in data["scores"].items()}
+    assert data["weighted_reward"] == pytest.approx(weighted_reward(scores, list(metrics)))
+    assert set(data["judge"]) == {"backend", "model", "rubric_version"}
+    assert set(data["flags"]) == {"injection_suspected", "critical_error"}

@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from amr_grpo import __version__
 from amr_grpo.service.errors import install_error_handlers
-from amr_grpo.service.middleware import AccessLogMiddleware
+from amr_grpo.service.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from amr_grpo.service.routes import NOTICE, router
 from amr_grpo.service.security import KeyRing, RateLimiter
 from amr_grpo.service.settings import Settings
@@ -62,7 +62,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.keyring = KeyRing(k.get_secret_value() for k in settings.api_keys)
@@ -71,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web = _web_router(settings)
     if web is not None:
         app.include_router(web)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # inside CORS: a 413 carries CORS
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

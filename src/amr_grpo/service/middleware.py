@@ -1,4 +1,7 @@
-"""Structured access logs and the last-resort error guard, as one pure ASGI middleware.
+"""Pure ASGI middleware: the request body limit, structured access logs, and the last-resort error guard.
+
+BodyLimitMiddleware answers 413 (the error body) for a declared Content-Length over the limit before reading
+anything, and stops a streamed (chunked) body as soon as it passes the limit.
 
 One JSON line per request on the `amr_grpo.service.access` logger: method, path (no query string),
 status, latency, key id (a hash prefix, never the key), request id, judge error kind. Never a header
@@ -15,6 +18,9 @@ import time
 import traceback
 import uuid
 
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER = "amr_grpo.service.access"
@@ -25,6 +31,42 @@ error_log = logging.getLogger(ERROR_LOGGER)
 _INTERNAL_ERROR = json.dumps(
     {"error": {"code": "internal_error", "message": "internal error; see the server log", "field": None}}
 ).encode()
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a streamed body passes the limit; FastAPI passes HTTPExceptions on to the handler."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "Content Too Large")
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            message = f"the request body is larger than {self.max_bytes} bytes"
+            body = {"error": {"code": "payload_too_large", "message": message, "field": None}}
+            await JSONResponse(body, 413, headers={"connection": "close"})(scope, receive, send)
+            return
+        total = 0
+
+        async def limited_receive() -> Message:
+            nonlocal total
+            message = await receive()
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, limited_receive, send)
 
 
 class AccessLogMiddleware:

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     judge_overrides: tuple[str, ...] = Field(
         default=(), description='JudgeConfig key=value overrides, a JSON list: ["max_retries=2", "timeout_s=30"].'
     )
+    judge_quota_fallback: Literal["rules", "none"] = Field(
+        default="none",
+        description="When the provider's quota or the budget is spent: 'none' answers 429/503 so the client decides "
+        "(its own engine may fall back to rules); 'rules' answers with a rules verdict (judge.backend says so).",
+    )
     cache_path: Path | None = Field(default=None, description="SQLite verdict cache shared by all requests.")
     ledger_path: Path | None = Field(default=None, description="Where to write the judge ledger at shutdown.")
 
@@ -79,5 +84,6 @@ class Settings(BaseSettings):
             "base_url": self.judge_base_url,
             "api_key_env": self.judge_api_key_env,
             "cache_path": str(self.cache_path) if self.cache_path else None,
+            "quota_fallback": self.judge_quota_fallback,
         }
         return dataclasses.replace(cfg, **{k: v for k, v in explicit.items() if v is not None})
