@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from amr_grpo.judge.base import EvalRequest, JudgeError
+from amr_grpo.judge.base import EvalRequest, JudgeError, Usage
 from amr_grpo.records import Verdict
 
 ENDPOINT_PATH = "/functions/v1/evaluate-prescription"  # the same path on our service and on Supabase
@@ -33,7 +34,7 @@ _CODE_KINDS = {
     "judge_bad_answer": "bad_answer",
     "rate_limited": "rate_limited",
 }
-_STATUS_KINDS = {429: "rate_limited", 502: "server_error", 503: "unavailable", 504: "timeout"}
+_STATUS_KINDS = {429: "rate_limited", 502: "server_error", 503: "server_error", 504: "timeout"}  # bare gateway answers
 
 
 def endpoint_url(url: str) -> str:
@@ -63,7 +64,8 @@ def _error_code(response: httpx.Response) -> tuple[str | None, str]:
 
 
 class ApiJudge:
-    """Judge protocol over HTTP. `model` is the endpoint URL, so cached verdicts are kept per service."""
+    """Judge protocol over HTTP. `model` is the endpoint URL, so cached verdicts are kept per service; a verdict
+    names backend "api" and that URL (the engine caches only verdicts of the judge it wraps)."""
 
     backend = "api"
 
@@ -78,6 +80,7 @@ class ApiJudge:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.meter: Any = None  # the JudgeEngine plugs in here: rpm limit and call budget before, ledger after
 
     def __repr__(self) -> str:  # never show the key
         return f"ApiJudge(url={self.url!r}, timeout={self.timeout})"
@@ -90,6 +93,20 @@ class ApiJudge:
         return self._client
 
     async def score(self, request: EvalRequest) -> Verdict:
+        if self.meter is not None:
+            await self.meter.before_call(0, 0)  # tokens are spent remotely, by the service's own judge
+        t0 = time.perf_counter()
+        error: JudgeError | None = None
+        try:
+            return await self._post(request)
+        except JudgeError as e:
+            error = e
+            raise
+        finally:
+            if self.meter is not None:
+                self.meter.after_call(Usage(calls=1, extra={"estimated_tokens": 0}), time.perf_counter() - t0, error)
+
+    async def _post(self, request: EvalRequest) -> Verdict:
         body: dict[str, Any] = {
             "patient_case": request.patient_case,
             "model_output": request.model_output,
@@ -100,26 +117,24 @@ class ApiJudge:
             response = await self._get_client().post(self.url, json=body)
         except httpx.TimeoutException as e:
             raise JudgeError("timeout", f"evaluation service did not answer within {self.timeout:g} s") from e
-        except httpx.HTTPError as e:
-            raise JudgeError("unavailable", f"evaluation service unreachable at {self.url}: {type(e).__name__}") from e
+        except httpx.HTTPError as e:  # refused, reset: a restarting service is worth a retry, as a provider's 5xx
+            raise JudgeError("server_error", f"evaluation service unreachable at {self.url}: {type(e).__name__}") from e
         if response.status_code == 200:
             return self._verdict(response)
         code, message = _error_code(response)
         status = response.status_code
         if status in (401, 403):
-            raise JudgeError("unavailable", f"evaluation service refused the API key ({status}); set judge.api_key")
+            raise JudgeError("unavailable", f"evaluation service refused the API key ({status}); set its key variable")
         kind = _CODE_KINDS.get(code or "") or _STATUS_KINDS.get(status)
         if kind is None:
             kind = "server_error" if status >= 500 else "bad_answer"  # a 4xx: the service rejected our request
-        raise JudgeError(
-            kind,
-            f"evaluation service answered {status} {code or ''}: {message}".strip(),
-            _retry_after(response.headers),
-        )
+        detail = f"evaluation service answered {status} {code or ''}: {message}"
+        raise JudgeError(kind, detail, _retry_after(response.headers))
 
     def _verdict(self, response: httpx.Response) -> Verdict:
-        try:  # `cached` is the remote cache's business; the engine sets its own
-            return dataclasses.replace(Verdict.from_dict(response.json()), cached=False)
+        try:  # named after this judge, so the engine caches it; `cached` is set by the engine's own cache
+            v = Verdict.from_dict(response.json())
+            return dataclasses.replace(v, backend=self.backend, model=self.model, cached=False)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise JudgeError("bad_answer", f"evaluation service answer is not a verdict: {type(e).__name__}") from e
 
