@@ -34,10 +34,34 @@ def normalise_setting(setting: str | None) -> str | None:
     return None
 
 
-def _drug_pattern(name: str) -> str:
-    """Regex for a drug name whose words may be joined by any punctuation/space or none ('co-amoxiclav')."""
-    parts = [re.escape(w) for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
-    return r"[\W_]*".join(parts)
+_SEP = "\x00"  # stands for "any run of punctuation/space, or none" between the words of a name
+
+
+def _trie_regex(names: set[str]) -> str:
+    """One regex for many names, as a character trie (shared prefixes are tried once: fast on long texts).
+
+    Words of a name may be joined by any punctuation/space or none, so 'co-amoxiclav' also matches 'coamoxiclav'.
+    """
+    trie: dict = {}
+    for name in names:
+        words_ = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+        node = trie
+        for ch in _SEP.join(words_):
+            node = node.setdefault(ch, {})
+        node[""] = {}  # end of a name
+
+    def render(node: dict) -> str:
+        alts, optional = [], "" in node
+        for ch in sorted(k for k in node if k):
+            head = r"[\W_]*" if ch == _SEP else re.escape(ch)
+            alts.append(head + render(node[ch]))
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        # longest match first: try to continue the name, fall back to ending here (only at a word boundary)
+        return f"(?:{body})?" if optional else body
+
+    return render(trie)
 
 
 class KnowledgeBase:
@@ -80,7 +104,7 @@ class KnowledgeBase:
             for name in (s.key, s.name, *s.synonyms):
                 add(name, ("s", s.key), f"syndrome {s.key!r}")
         for g, names in self.raw.groups.items():
-            for name in (g, *names):
+            for name in names:
                 add(name, ("g", g), f"group {g!r}")
         self._syn_phrases = sorted(
             ((frozenset(words(n)), t) for n, t in ((n, t) for n, t in self._iter_syn_names()) if words(n)),
@@ -97,16 +121,15 @@ class KnowledgeBase:
 
     def _index_drugs(self) -> None:
         self._drug_index: dict[str, str] = {}
-        patterns = []
+        names = set()
         for d in self.drugs:
             for name in (d.key, d.name, *d.synonyms):
                 k = re.sub(r"[^a-z0-9]+", "", name.lower())
                 if k in self._drug_index and self._drug_index[k] != d.key:
                     raise KBError(f"drugs.yaml: name {name!r} of {d.key!r} is already used by {self._drug_index[k]!r}")
                 self._drug_index[k] = d.key
-                patterns.append(_drug_pattern(name))
-        alternation = "|".join(sorted(set(patterns), key=len, reverse=True))  # longest first: amox-clav before amox
-        self._drug_re = re.compile(rf"(?<![a-z0-9])(?:{alternation})(?![a-z0-9])", re.IGNORECASE)
+                names.add(name)
+        self._drug_re = re.compile(rf"(?<![a-z0-9])(?:{_trie_regex(names)})(?![a-z0-9])", re.IGNORECASE)
 
     def _collect_citations(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
@@ -222,7 +245,8 @@ class KnowledgeBase:
             hit = own & self._allergy.groups(allergy, named)
             if hit:
                 why = sorted(hit, key=lambda g: g == d.key)[0]
-                what = "that drug" if why == d.key else f"a {why}" if why != "beta-lactam" else "a beta-lactam"
+                what = ("that drug" if why == d.key else f"cross-reactive with {why}" if why in self._drug_by_key
+                        else f"a {why}")
                 return f"{d.name} conflicts with the allergy '{allergy.strip()}': it is {what}"
         return None
 

@@ -8,6 +8,7 @@ Try it: python -m amr_grpo.guidelines
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from amr_grpo.guidelines.model import (
     Source,
     Syndrome,
 )
-from amr_grpo.guidelines.text import parse_amount
+from amr_grpo.guidelines.text import AMOUNT_RE, Amount, parse_amount
 
 DATA_DIR = Path(__file__).parent
 ROUTES = ("PO", "IV", "IM", "PO/IV", "IV/IM")
@@ -120,8 +121,19 @@ def _read(name: str) -> Any:
         raise KBError(f"{name}: not valid YAML: {e}") from e
 
 
-def _freq_text(interval_h: float) -> str:
-    return "single dose" if interval_h == 0 else f"q{interval_h:g}h"
+_RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(.+)$")
+
+
+def _amount(c: _Ctx, text: str, what: str) -> tuple[Amount, float | None]:
+    """'4.5 g' -> (Amount, None); '1-2 g' -> (Amount of 1 g, 2000.0): the upper end in the same unit."""
+    rng = _RANGE.match(text)
+    amount = parse_amount(rng.group(2) if rng else text)
+    if amount is None or amount.per_day:
+        raise c.fail(f"{what} {text!r} is not an amount like '500 mg', '1-2 g', '15 mg/kg', '7.5 lakh units'")
+    if not rng:
+        return amount, None
+    low = parse_amount(re.sub(r"^\s*[\d.]+", rng.group(1), rng.group(2)))  # "1-2 g" -> "1 g"
+    return low, next(v for v in amount[:3] if v is not None)
 
 
 def _item(c: _Ctx, row: Any, drug_keys: set[str]) -> RegimenItem:
@@ -129,11 +141,15 @@ def _item(c: _Ctx, row: Any, drug_keys: set[str]) -> RegimenItem:
     if drug not in drug_keys:
         raise c.fail(f"regimen drug {drug!r} is not a drug key in drugs.yaml")
     route = c.choice(c.get(row, "route"), ROUTES, "route")
-    interval = c.get(row, "interval_h", float)
-    dose = c.get(row, "dose")
-    amount = parse_amount(dose)
-    if amount is None:
-        raise c.fail(f"dose {dose!r} is not an amount like '500 mg', '15 mg/kg', '7.5 lakh units'")
+    interval = c.get(row, "interval_h", (int, float, list))
+    if isinstance(interval, list):
+        if len(interval) != 2 or not all(isinstance(x, (int, float)) for x in interval) or interval[0] >= interval[1]:
+            raise c.fail(f"interval_h {interval!r} must be N or [low, high]")
+        interval_lo, interval_hi = float(interval[0]), float(interval[1])
+    else:
+        interval_lo, interval_hi = float(interval), None
+    dose = str(c.get(row, "dose"))
+    amount, dose_max = _amount(c, dose, "dose")
     days = c.get(row, "days", (int, float, list), None)
     if isinstance(days, list):
         if len(days) != 2 or not all(isinstance(d, (int, float)) for d in days) or days[0] > days[1]:
@@ -141,11 +157,14 @@ def _item(c: _Ctx, row: Any, drug_keys: set[str]) -> RegimenItem:
         dmin, dmax = float(days[0]), float(days[1])
     else:
         dmin = dmax = None if days is None else float(days)
-    load = c.get(row, "load", str, "")
-    if load and parse_amount(load) is None:
-        raise c.fail(f"load {load!r} is not an amount")
-    dose_text = (f"{load} stat, then " if load else "") + f"{dose} {route} {_freq_text(interval)}"
-    return RegimenItem(drug, route, interval, amount.mg, amount.mg_per_kg, amount.units, dmin, dmax, dose_text)
+    load = c.get(row, "load", str, "")  # e.g. "1 g stat", "400 mg q12h x 3 doses", "25 mg/kg"
+    rng = _RANGE.match(load)
+    if load and not AMOUNT_RE.match((rng.group(2) if rng else load).strip()):
+        raise c.fail(f"load {load!r} must start with an amount")
+    freq = "single dose" if interval_lo == 0 else f"q{interval_lo:g}h" if interval_hi is None else f"q{interval_lo:g}-{interval_hi:g}h"
+    dose_text = (f"{load}, then " if load else "") + f"{dose} {route} {freq}"
+    return RegimenItem(drug, route, interval_lo, amount.mg, amount.mg_per_kg, amount.units, dmin, dmax, dose_text,
+                       dose_max, interval_hi)
 
 
 def _duration_text(items: tuple[RegimenItem, ...]) -> str:

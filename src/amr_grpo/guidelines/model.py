@@ -41,6 +41,8 @@ class RegimenItem:
     duration_days_min: float | None = None
     duration_days_max: float | None = None
     dose_text: str = ""  # as a clinician reads it: "4.5 g IV q6h"
+    dose_max: float | None = None  # upper end of a dose range ("1-2 g"), in the unit of the dose field that is set
+    interval_h_max: float | None = None  # upper end of an interval range ("q8-12h"); interval_h is the lower end
 
 
 @dataclass(frozen=True)
