@@ -11,6 +11,7 @@ Run: .venv/bin/pytest tests/test_edge_function.py
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -29,6 +30,9 @@ from fake_openai import FakeOpenAI
 from live_service import LiveService
 
 from amr_grpo.judge import injection
+from amr_grpo.judge.api import ApiJudge
+from amr_grpo.judge.base import EvalRequest, JudgeError
+from amr_grpo.metrics import resolve_metrics
 from amr_grpo.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,6 +249,33 @@ def test_edge_function_log_has_no_key_and_no_case_text(edge):
     text = "".join(edge.output)
     assert '"event":"access"' in text
     assert EDGE_KEY not in text and "Amoxicillin" not in text and "Nitrofurantoin" not in text
+
+
+def test_remote_reward_scores_through_the_edge_function(edge, fake):
+    # judge.backend "api" pointed at the function (issue 4, remote reward): its verdict is the vector's, and Groq's
+    # 429 reaches the caller's JudgeEngine as rate_limited with Groq's wait.
+    ok = next(v for v in PARITY if v["name"] == "all-six")
+    fake.script(contains="[remote-429]", status=429, headers={"retry-after": "7"},
+                answer={"error": {"message": "Rate limit reached (RPM)", "type": "requests", "code": "rate_limit_exceeded"}})
+    judge = ApiJudge(edge.url)
+
+    async def run() -> tuple[Any, JudgeError]:
+        b = ok["request"]["body"]
+        metrics = tuple(resolve_metrics(b["metrics"]))
+        try:
+            verdict = await judge.score(EvalRequest(b["patient_case"], b["model_output"], None, metrics))
+            try:
+                await judge.score(EvalRequest(b["patient_case"], "Decision: Approve [remote-429]", None, metrics))
+            except JudgeError as e:
+                return verdict, e
+            raise AssertionError("the function scored a request its judge refused")
+        finally:
+            await judge.aclose()
+
+    verdict, error = asyncio.run(run())
+    assert {k: s.score for k, s in verdict.scores.items()} == ok["expect"]["scores"]
+    assert verdict.weighted_reward == ok["expect"]["weighted_reward"]
+    assert (error.kind, error.retry_after) == ("rate_limited", 7.0)
 
 
 # --- (4) the deploy script --------------------------------------------------------------------------------------
