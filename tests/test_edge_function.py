@@ -255,8 +255,8 @@ def test_remote_reward_scores_through_the_edge_function(edge, fake):
     # judge.backend "api" pointed at the function (issue 4, remote reward): its verdict is the vector's, and Groq's
     # 429 reaches the caller's JudgeEngine as rate_limited with Groq's wait.
     ok = next(v for v in PARITY if v["name"] == "all-six")
-    fake.script(contains="[remote-429]", status=429, headers={"retry-after": "7"},
-                answer={"error": {"message": "Rate limit reached (RPM)", "type": "requests", "code": "rate_limit_exceeded"}})
+    limit = {"error": {"message": "Rate limit reached (RPM)", "type": "requests", "code": "rate_limit_exceeded"}}
+    fake.script(contains="[remote-429]", status=429, headers={"retry-after": "7"}, answer=limit)
     judge = ApiJudge(edge.url)
 
     async def run() -> tuple[Any, JudgeError]:
@@ -365,7 +365,8 @@ def test_deploy_runs_the_cli_and_passes_the_key_only_through_a_private_file(tmp_
 def test_deploy_stops_when_the_cli_is_not_logged_in(tmp_path):
     install_stub(tmp_path)
     log = tmp_path / "calls.log"
-    env = base_env(tmp_path, GROQ_API_KEY=SECRET, STUB_LOG=str(log), STUB_SECRETS=str(tmp_path / "s"), STUB_LOGIN_RC="1")
+    stub = {"STUB_LOG": str(log), "STUB_SECRETS": str(tmp_path / "s"), "STUB_LOGIN_RC": "1"}
+    env = base_env(tmp_path, GROQ_API_KEY=SECRET, **stub)
     r = deploy("--project-ref", REF, env=env)
     assert r.returncode == 2 and "not logged in" in r.stderr and "SUPABASE_ACCESS_TOKEN" in r.stderr
     assert log.read_text().splitlines() == ["projects list"]  # nothing linked, set or deployed

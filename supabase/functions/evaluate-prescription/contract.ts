@@ -47,6 +47,24 @@ function checkText(field: string, v: string): void {
   if (n > MAX_TEXT_CHARS) throw invalid(field, `at most ${MAX_TEXT_CHARS} characters, got ${n}`);
 }
 
+// The GroundTruth fields the judges read must have their types (contract.py _TRUTH_TEXT_KEYS).
+const TRUTH_TEXT_KEYS = ["decision", "recommended_regimen", "regimen", "reference", "citation", "syndrome"];
+
+function checkTruthFields(gt: Record<string, Json>): void {
+  for (const key of TRUTH_TEXT_KEYS) {
+    const v = gt[key];
+    if (v !== undefined && v !== null && typeof v !== "string") {
+      throw invalid("ground_truth", `${key} must be a string or null`);
+    }
+  }
+  for (const key of ["issues", "flags"]) {
+    const v = gt[key];
+    const fine = v === undefined || v === null || typeof v === "string" ||
+      (Array.isArray(v) && v.every((i) => typeof i === "string"));
+    if (!fine) throw invalid("ground_truth", `${key} must be a list of strings`);
+  }
+}
+
 /** Parse a JSON body into an EvalRequest or throw RequestError (400 for bad JSON, 422 naming the field). */
 export function parseRequest(text: string): EvalRequest {
   let body: unknown;
@@ -79,6 +97,7 @@ export function parseRequest(text: string): EvalRequest {
   const gt = body.ground_truth ?? null; // absent or null: no reference
   if (typeof gt === "string") checkText("ground_truth", gt);
   else if (gt !== null && !isObject(gt)) throw invalid("ground_truth", "must be a string, an object or null");
+  else if (gt !== null) checkTruthFields(gt);
 
   const m = body.metrics === undefined ? "priority" : body.metrics; // an explicit null is an error, as in pydantic
   if (typeof m !== "string" && !(Array.isArray(m) && m.every((k) => typeof k === "string"))) {
