@@ -18,6 +18,7 @@ from amr_grpo.records import Verdict
 
 MAX_TEXT_CHARS = 100_000  # per text field (patient_case, model_output, ground_truth); the Edge Function's too
 MAX_BATCH_ITEMS = 100  # items in one batch request
+_TRUTH_TEXT_KEYS = ("decision", "recommended_regimen", "regimen", "reference", "citation", "syndrome")
 
 
 class EvaluationRequestModel(BaseModel):
@@ -49,6 +50,16 @@ class EvaluationRequestModel(BaseModel):
     def _truth(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
         if isinstance(v, str) and len(v) > MAX_TEXT_CHARS:
             raise ValueError(f"at most {MAX_TEXT_CHARS} characters, got {len(v)}")
+        if isinstance(v, dict):  # the GroundTruth fields the judges read must have their types (found by fuzzing)
+            for key in _TRUTH_TEXT_KEYS:
+                if v.get(key) is not None and not isinstance(v[key], str):
+                    raise ValueError(f"{key} must be a string or null")
+            for key in ("issues", "flags"):
+                x = v.get(key)
+                if x is not None and not isinstance(x, str) and not (
+                    isinstance(x, list) and all(isinstance(i, str) for i in x)
+                ):
+                    raise ValueError(f"{key} must be a list of strings")
         return v
 
     @field_validator("metrics")
