@@ -3,7 +3,7 @@
  *
  * A port of the Python service's request model (src/amr_grpo/judge/contract.py): same fields, same
  * 4xx status codes, error codes and field names, so a client switches services by base URL alone.
- * Try it: deno test handler_test.ts
+ * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 
 import { resolveMetrics } from "./metrics.ts";

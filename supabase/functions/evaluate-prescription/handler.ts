@@ -34,12 +34,19 @@ const JUDGE_ERRORS: Record<string, [number, string, string, number]> = {
   server_error: [502, "judge_server_error", "the judge provider returned an error", 2],
   bad_answer: [502, "judge_bad_answer", "the judge returned an answer that does not fit the rubric", 2],
 };
+const UNKNOWN_JUDGE_ERROR: [number, string, string, number] = [
+  502,
+  "judge_error",
+  "the judge could not score this request",
+  2,
+];
 
 function corsHeaders(env: (name: string) => string | undefined): Record<string, string> {
   return {
     "access-control-allow-origin": env("AMR_GRPO_CORS_ORIGIN") ?? "*",
     "access-control-allow-methods": "POST, OPTIONS",
     "access-control-allow-headers": "authorization, x-client-info, apikey, content-type",
+    "access-control-expose-headers": "retry-after",
     "access-control-max-age": "86400",
   };
 }
@@ -150,7 +157,7 @@ export async function handle(req: Request, deps: Deps = {}): Promise<Response> {
         response = json(e.status, errorBody(e.code, e.message, e.field), cors);
       } else if (e instanceof JudgeError) {
         judgeError = e.kind;
-        const [status, code, message, wait] = JUDGE_ERRORS[e.kind] ?? [502, "judge_error", e.message, 2];
+        const [status, code, message, wait] = JUDGE_ERRORS[e.kind] ?? UNKNOWN_JUDGE_ERROR;
         response = json(status, errorBody(code, message), {
           ...cors,
           "retry-after": retryAfterHeader(e.retryAfter ?? wait),

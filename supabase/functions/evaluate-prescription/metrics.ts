@@ -4,7 +4,7 @@
  * metrics.json beside this file is a byte-identical copy of src/amr_grpo/metrics.json
  * (tests/test_edge_function.py fails if they differ). weightedReward adds in rubric order, one
  * term at a time, exactly as Python's metrics.weighted_reward does, so both give the same float.
- * Try it: deno test metrics_test.ts
+ * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 
 import rubric from "./metrics.json" with { type: "json" };
