@@ -31,6 +31,7 @@ from amr_grpo.guidelines.model import (
 from amr_grpo.guidelines.text import AMOUNT_RE, Amount, parse_amount
 
 DATA_DIR = Path(__file__).parent
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster start-up
 ROUTES = ("PO", "IV", "IM", "PO/IV", "IV/IM")
 AWARE = ("Access", "Watch", "Reserve")
 RENAL_ACTIONS = ("no_change", "adjust", "avoid", "review")
@@ -111,10 +112,10 @@ class _Ctx:
         return Source(self.guidelines[gid], None if section == "-" else section, None if page == "-" else page, label)
 
 
-def _read(name: str) -> Any:
-    path = DATA_DIR / name
+def _read(data_dir: Path, name: str) -> Any:
+    path = data_dir / name
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError as e:
         raise KBError(f"{name}: knowledge-base file is missing") from e
     except yaml.YAMLError as e:
@@ -228,9 +229,9 @@ def _renal(c: _Ctx, row: Any) -> tuple[RenalBand, ...]:
     return tuple(out)
 
 
-def _load_safety(guidelines: dict[str, str]) -> tuple[dict, list, list]:
+def _load_safety(data_dir: Path, guidelines: dict[str, str]) -> tuple[dict, list, list]:
     c = _Ctx("safety.yaml", guidelines)
-    raw = _read("safety.yaml")
+    raw = _read(data_dir, "safety.yaml")
     maps = {}
     for name in ("classes", "allergy_terms", "medicine_classes"):
         c.entry = name
@@ -242,9 +243,9 @@ def _load_safety(guidelines: dict[str, str]) -> tuple[dict, list, list]:
     return maps, c.get(raw, "pregnancy", list), c.get(raw, "interactions", list)
 
 
-def load_raw() -> RawKB:
-    """Read and validate every YAML file; KBError on the first malformed row."""
-    src = _read("sources.yaml")
+def load_raw(data_dir: Path = DATA_DIR) -> RawKB:
+    """Read and validate every YAML file of data_dir; KBError on the first malformed row."""
+    src = _read(data_dir, "sources.yaml")
     c = _Ctx("sources.yaml", {})
     guidelines = {str(k): str(v) for k, v in c.get(src, "guidelines", dict).items()}
     c.guidelines = guidelines
@@ -252,13 +253,14 @@ def load_raw() -> RawKB:
     for r in c.get(src, "stewardship", list):
         c.entry = f"rule {r.get('id') if isinstance(r, dict) else r!r}"
         stewardship.append((c.get(r, "id"), c.get(r, "rule"), c.source(r)))
-    safety, preg_rows, inter_rows = _load_safety(guidelines)
+    safety, preg_rows, inter_rows = _load_safety(data_dir, guidelines)
     classes = safety["classes"]
 
     c = _Ctx("drugs.yaml", guidelines)
-    aware_src = c.source(_read("drugs.yaml"), "aware_source")
+    drug_file = _read(data_dir, "drugs.yaml")
+    aware_src = c.source(drug_file, "aware_source")
     drugs: list[Drug] = []
-    for n, row in enumerate(c.get(_read("drugs.yaml"), "drugs", list), 1):
+    for n, row in enumerate(c.get(drug_file, "drugs", list), 1):
         c.entry = f"drug {row.get('key', n) if isinstance(row, dict) else n!r}"
         dclass = c.get(row, "class")
         if dclass not in classes:
@@ -283,7 +285,7 @@ def load_raw() -> RawKB:
         raise KBError("drugs.yaml: duplicate drug key")
 
     c = _Ctx("syndromes.yaml", guidelines)
-    raw = _read("syndromes.yaml")
+    raw = _read(data_dir, "syndromes.yaml")
     groups = {g: c.strings(v, "synonyms", required=True) for g, v in c.get(raw, "groups", dict).items()}
     known = set(by_key) | set(classes)
     syndromes = []

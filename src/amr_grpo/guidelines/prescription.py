@@ -54,12 +54,21 @@ _PILLS = re.compile(r"(?<![\d./-])[0-2½](?:\s*-\s*[0-2½]){2,3}(?![\d./-])")
 _SINGLE = re.compile(r"\bstat\b|\bsingle[\s-]+dose\b|\bone\s+dose\b|\bonce\b(?!\s+(?:a|daily|weekly|per))", _I)
 _LOAD_AFTER = re.compile(r"^\s*(?:\(?\s*(?:stat|loading(?:\s+dose)?|load)\s*\)?)", _I)
 _LOAD_BEFORE = re.compile(r"(?:loading(?:\s+dose)?|load)\s*(?:of|:|-)?\s*$", _I)
+# "9 MU stat then 4.5 MU q12h", "400 mg q12h x 3 doses f/b 400 mg OD": what comes before the connector is a loading
+# (or step-down) phase; the Dose describes the phase after it and the first phase is kept as unparsed text.
+_THEN = re.compile(r"\bthen\b|\bf\s*/\s*b\b|\bfollowed\s+by\b|→|->", _I)
+# "..., Paracetamol 650 mg" inside a known drug's text: another (unknown) drug starts after a separator
+_NEXT_ITEM = re.compile(r"(?:\+|,|\band\b|\bplus\b|\bwith\b)\s*(?:(?:tab|cap|inj|syp)\w*\.?\s*)?(?P<w>[a-z][a-z-]{2,})\s+\d", _I)
+_NOT_A_DRUG = {"over", "every", "once", "twice", "thrice", "day", "days", "iv", "im", "po", "oral", "stat", "till",
+               "until", "single", "total", "max", "maximum", "upto", "for", "then", "daily", "hourly", "repeat", "weeks",
+               "week", "continue", "after", "before", "dose", "doses", "load", "loading"}
 _RANGE_BEFORE = re.compile(r"\d(?:\.\d+)?\s*(?:-|–|to)\s*$", _I)
 
 _ROUTES = [("IV", r"(?<![a-z])i\.?v\.?(?![a-z])|intravenous(?:ly)?"), ("IM", r"(?<![a-z])i\.?m\.?(?![a-z])|intramuscular(?:ly)?"),
            ("PO", r"(?<![a-z])p\.?o\.?(?![a-z])|per[\s-]*oral(?:ly)?|oral(?:ly)?|by\s+mouth")]
 _TRAILING_JOIN = re.compile(r"(?:[\s+,&]|\b(?:and|plus|with)\b)*$", _I)  # "A 2 g IV OD + " -> "A 2 g IV OD"
-_NOISE = {"x", "for", "then", "and", "plus", "of", "rx", "dose", "doses", "per", "by", "f", "b", "fb", "followed",
+_LEADING_JOIN = re.compile(r"^(?:[\s+,&]|\b(?:and|plus|with)\b)*", _I)
+_NOISE = {"x", "for", "then", "and", "plus", "of", "rx", "dose", "per", "by", "f", "b", "fb", "followed",
           "give", "with", "each", "at", "the", "in", "daily", "to", "route", "start", "continue", "kg", "a"}
 
 
@@ -187,6 +196,11 @@ def _parse_segment(text: str, drug: str | None, drug_span: tuple[int, int] | Non
     if drug_span:
         seg.take(*drug_span)
     forms = seg.matches(_FORM)
+    then = _THEN.search(text)
+    if then:
+        first = next((m for m in AMOUNT_RE.finditer(text, 0, then.start()) if seg.free(m)), None)
+        if first:
+            seg.take(first.start(), then.end(), keep=True)
     for m in seg.matches(_INFUSION):
         seg.leftover_info.append((m.start(), m.group(0).strip()))
     duration = _duration(seg)
@@ -209,7 +223,19 @@ def _parse_segment(text: str, drug: str | None, drug_span: tuple[int, int] | Non
     elif len(doses) > 1:  # several maintenance amounts for one drug: keep them all as text, pick none
         for m, _ in doses:
             seg.leftover_info.append((m.start(), m.group(0)))
-    return Dose(drug, mg, per_kg, units, route, interval, duration, _TRAILING_JOIN.sub("", text).strip(), seg.unparsed())
+    shown = _LEADING_JOIN.sub("", _TRAILING_JOIN.sub("", text)).strip()
+    return Dose(drug, mg, per_kg, units, route, interval, duration, shown, seg.unparsed())
+
+
+def _unknown_tail(line: str, drug_end: int, seg_end: int) -> int:
+    """Where an unknown drug starts inside a known drug's segment (after its first amount), else seg_end."""
+    first = AMOUNT_RE.search(line, drug_end, seg_end)
+    if not first:
+        return seg_end
+    for m in _NEXT_ITEM.finditer(line, first.end(), seg_end):
+        if m["w"].lower() not in _NOT_A_DRUG and not _FREQ_WORDS.fullmatch(m["w"]):
+            return m.start() + (1 if m.group(0)[0] in "+," else 0)
+    return seg_end
 
 
 def parse_line(kb: KnowledgeBase, line: str) -> list[Dose]:
@@ -225,15 +251,19 @@ def parse_line(kb: KnowledgeBase, line: str) -> list[Dose]:
         starts.append(prev_end + form.start() if form else start)
         prev_end = end
     doses: list[Dose] = []
+    bounds = [(starts[i], starts[i + 1] if i + 1 < len(spans) else len(line)) for i in range(len(spans))]
     prefix = line[: starts[0]] if spans else line
     if prefix.strip() and (not spans or AMOUNT_RE.search(prefix) or _FORM.search(prefix)):
         doses.append(_parse_segment(prefix, None, None))  # a drug the knowledge base does not know
         prefix = ""
     for i, (start, end, drug) in enumerate(spans):
-        seg_end = starts[i + 1] if i + 1 < len(spans) else len(line)
-        offset = starts[i] - len(prefix) if i == 0 else starts[i]
-        text = (prefix + line[starts[i]:seg_end]) if i == 0 else line[starts[i]:seg_end]
+        seg_start, seg_end = bounds[i]
+        tail = _unknown_tail(line, end, seg_end)
+        offset = seg_start - len(prefix) if i == 0 else seg_start
+        text = (prefix + line[seg_start:tail]) if i == 0 else line[seg_start:tail]
         doses.append(_parse_segment(text, drug, (start - offset, end - offset)))
+        if tail < seg_end:  # "..., Paracetamol 650 mg SOS": a drug the knowledge base does not know
+            doses.append(_parse_segment(line[tail:seg_end], None, None))
     # "A ... + B ... x 5 days": one trailing duration covers every drug of the combination
     if len(doses) > 1 and doses[-1].duration_days is not None and all(d.duration_days is None for d in doses[:-1]):
         doses = [replace(d, duration_days=doses[-1].duration_days) for d in doses[:-1]] + [doses[-1]]
