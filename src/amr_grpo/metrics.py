@@ -87,9 +87,12 @@ def weighted_reward(scores: Mapping[str, float], metrics: str | Sequence[str] | 
     a missing score is "could not score", never silently 0.
     """
     keys = resolve_metrics(metrics) if metrics is not None else resolve_metrics(list(scores))
-    total_w = sum(WEIGHTS[k] for k in keys)
+    # Plain left-to-right float adds (not sum(), which compensates on Python >= 3.12) so the Edge
+    # Function's JavaScript loop gives the bit-identical reward.
+    total_w = 0.0
     acc = 0.0
     for k in keys:
+        total_w += WEIGHTS[k]
         s = float(scores[k])
         if not SCORE_MIN <= s <= SCORE_MAX:
             raise ValueError(f"score for {k!r} is {s}; must be within {SCORE_MIN}-{SCORE_MAX}")
