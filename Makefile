@@ -9,6 +9,8 @@ AMR      := $(BIN)/amr-grpo
 STAMP    := $(VENV)/.installed
 RUN      ?= runs/main
 CASES    ?= data/cases.jsonl
+DENO_VERSION ?= 2.9.6
+DENO     := .tools/node_modules/.bin/deno
 
 .PHONY: help install run data test test-slow bench serve tools clean
 
@@ -45,8 +47,10 @@ bench: install  ## benchmarks: each prints ours vs a baseline measured in the sa
 serve: install  ## the evaluation API (and the web page with MODEL=path) on 127.0.0.1:8000
 	$(AMR) serve --no-auth $(if $(MODEL),--model $(MODEL),)
 
-tools:  ## Deno (for the Edge Function tests) and headless Chromium (for browser tests)
-	@true
+tools: $(DENO)  ## Deno (for the Edge Function tests) and headless Chromium (for browser tests)
+
+$(DENO):
+	npm install --prefix .tools --no-save --no-package-lock --no-audit --no-fund deno@$(DENO_VERSION)
 
 clean:  ## remove run outputs (keeps .venv)
 	rm -rf runs
