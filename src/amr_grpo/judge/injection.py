@@ -31,6 +31,24 @@ PATTERNS: tuple[str, ...] = (
     r"\b(?:all|every)\s+metrics?\s+(?:should|must)\s+(?:be|get|receive)\b",
     r"\bjailbreak\b|\bprompt\s+injection\b|\bdeveloper\s+mode\b",
 )
+# For speed, each pattern runs only when one of its anchors is a substring of the lower-cased text. Every match of
+# a pattern contains one of its anchors, so the answer is the same as running every pattern; most validations
+# contain none of the rarer anchors.
+ANCHORS: tuple[tuple[str, ...], ...] = (
+    ("ignore",),
+    ("disregard",),
+    ("give", "award", "assign", "rate", "score", "grade", "mark"),
+    ("/", "marks", "perfect"),
+    ("judge", "grader", "evaluator", "assessor", "scorer", "reviewer", "reward"),
+    ("you",),
+    ("system", "assistant", "developer"),
+    ("<",),
+    ("new", "updated", "override"),
+    ("this",),
+    ("metric",),
+    ("jailbreak", "injection", "developer"),
+)
+_COMPILED = tuple(re.compile(p) for p in PATTERNS)  # run on lower-cased text: same answers as re.IGNORECASE, faster
 _ANY = re.compile("|".join(f"(?:{p})" for p in PATTERNS), re.IGNORECASE)
 # A sentence (or line) of text: what strip() removes when it holds a pattern.
 _SENTENCE = re.compile(r"[^\n.!?]*(?:[.!?]+|\n|$)")
@@ -38,7 +56,16 @@ _SENTENCE = re.compile(r"[^\n.!?]*(?:[.!?]+|\n|$)")
 
 def screen(text: str | None) -> bool:
     """True when the text addresses the judge (asks for a score, overrides instructions, fakes a system turn)."""
-    return bool(text) and _ANY.search(text) is not None
+    if not text:
+        return False
+    low = text.lower()
+    for pattern, anchors in zip(_COMPILED, ANCHORS):
+        for a in anchors:
+            if a in low:
+                if pattern.search(low):
+                    return True
+                break
+    return False
 
 
 def strip(text: str) -> str:

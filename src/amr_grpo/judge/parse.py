@@ -14,6 +14,7 @@ Try it: python -c "from amr_grpo.judge.parse import parse_validation as p; print
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from amr_grpo.records import Decision, Dose, Validation
 
@@ -21,6 +22,9 @@ from amr_grpo.records import Decision, Dose, Validation
 _LEAD = re.compile(r"^[\s>#]*(?:[-*+\u2022\u25aa\u2013\u2014](?=\s)\s*)?")
 _EMPH = re.compile(r"\*\*|__|`|(?<![\w*])\*(?!\s)|(?<=\S)\*(?![\w*])")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+_LEAD_CHARS = frozenset(" \t>#-*+\u2022\u25aa\u2013\u2014\u00a0")
+# First letters of each header kind (lower case): a line is matched against a header regex only if it starts so.
+_DECISION_FIRST, _REGIMEN_FIRST, _REFERENCE_FIRST = frozenset("fodv"), frozenset("rspcfa"), frozenset("rcsg")
 
 _WORD_NUMBERS = "one|two|three|four|five|six|seven|eight|nine|ten"
 # "Step 1 - Title: text", "Step 1: text", "Step one. text", "STEP 2)"; also bare "1." / "1)" / "(1)" numbering.
@@ -60,9 +64,13 @@ _DECISION_OF = {"approve": Decision.APPROVE, "modif": Decision.MODIFY, "reject":
 
 def clean_line(line: str) -> str:
     """One line without markdown decoration: '### **Step 1 -** Clinical' -> 'Step 1 - Clinical'."""
-    line = _EMPH.sub("", line)
-    line = _LEAD.sub("", line)
-    return _SPACES.sub(" ", line).strip()
+    if "*" in line or "_" in line or "`" in line:
+        line = _EMPH.sub("", line)
+    if line[:1] in _LEAD_CHARS:
+        line = _LEAD.sub("", line)
+    if "  " in line or "\t" in line or "\u00a0" in line:
+        line = _SPACES.sub(" ", line)
+    return line.strip()
 
 
 def _decision_of(value: str, problems: list[str]) -> Decision | None:
@@ -111,9 +119,15 @@ def as_prescribed(text: str) -> bool:
 def _regimen(text: str | None) -> list[Dose]:
     if not text or no_regimen(text) or as_prescribed(text):
         return []
-    from amr_grpo.guidelines import parse_prescription  # the KB's parser; imported late so parse.py loads alone
+    return list(_parse_prescription_cached(text))
 
-    return parse_prescription(text)
+
+@lru_cache(maxsize=8192)
+def _parse_prescription_cached(text: str) -> tuple[Dose, ...]:
+    """The KB prescription parser, cached per distinct text (regimen strings recur across completions)."""
+    from amr_grpo.guidelines import parse_prescription  # imported late so parse.py loads without the KB
+
+    return tuple(parse_prescription(text))
 
 
 def parse_validation(text: str | None) -> Validation:
@@ -135,7 +149,8 @@ def parse_validation(text: str | None) -> Validation:
         s = clean_line(line)
         if not s:
             continue
-        m = _DECISION.match(s)
+        first = s[0].lower()
+        m = _DECISION.match(s) if first in _DECISION_FIRST else None
         if m:
             value = _TRAILING_PUNCT.sub("", m.group("v"))
             if value:
@@ -147,12 +162,12 @@ def parse_validation(text: str | None) -> Validation:
             decision_values.append(_TRAILING_PUNCT.sub("", s))
             pending_decision = False
             continue
-        m = _REGIMEN.match(s)
+        m = _REGIMEN.match(s) if first in _REGIMEN_FIRST else None
         if m:
             regimen_parts = [m.group("v")] if m.group("v") else []
             current = regimen_parts
             continue
-        m = _REFERENCE.match(s)
+        m = _REFERENCE.match(s) if first in _REFERENCE_FIRST else None
         if m:
             reference_parts = [m.group("v")] if m.group("v") else []
             current = reference_parts
