@@ -1,0 +1,108 @@
+"""`amr-grpo serve` as a user runs it, and the last-resort guard that keeps a crash from leaking a traceback.
+
+Run: .venv/bin/pytest tests/test_service_cli.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from live_service import capture_logs
+from typer.testing import CliRunner
+
+from amr_grpo.cli import app
+from amr_grpo.service.middleware import AccessLogMiddleware
+
+SECRET = "OKAPI-SECRET-CASE-1001"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMR_GRPO_")}
+    return env | extra
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["serve"], {}, "no API keys configured"),
+        (["serve", "--judge", "oracle"], {"AMR_GRPO_API_KEYS": "k"}, "judge_backend"),
+        (["serve", "--model", "/nonexistent/policy"], {"AMR_GRPO_API_KEYS": "k"}, "does not exist"),
+        (["serve"], {"AMR_GRPO_API_KEYS": "k", "AMR_GRPO_MAX_BODY_BYTES": "lots"}, "max_body_bytes"),
+    ],
+)
+def test_serve_refuses_bad_setup_in_one_line(monkeypatch, args, env, message):
+    for k in list(os.environ):
+        if k.startswith("AMR_GRPO_"):
+            monkeypatch.delenv(k)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_serve_no_auth_warns_and_logs_json(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("amr-grpo")
+    err = open(tmp_path / "stderr.txt", "w+b")  # noqa: SIM115 - closed below, after the process
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--no-auth", "--port", str(port)],
+        env=_env(AMR_GRPO_CACHE_PATH=str(tmp_path / "c.sqlite")),
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr.txt").read_text()
+            time.sleep(0.2)
+        body = {"patient_case": f"F 30y, cystitis {SECRET}", "model_output": "Decision: Approve"}
+        r = httpx.post(url + "/v1/evaluate", json=body, timeout=30)  # no key needed
+        assert r.status_code == 200, r.text
+        assert httpx.get(url + "/healthz").json()["auth"] is False
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        err.close()
+    text = (tmp_path / "stderr.txt").read_text()
+    assert "authentication is OFF" in text and "not for clinical use" in text
+    access = [json.loads(line) for line in text.splitlines() if line.startswith('{"event": "access"')]
+    assert {(a["path"], a["status"]) for a in access} >= {("/healthz", 200), ("/v1/evaluate", 200)}
+    assert SECRET not in text
+
+
+def test_an_unhandled_exception_is_a_500_error_body_without_traceback():
+    async def broken(scope, receive, send):
+        raise RuntimeError(f"boom with case text {SECRET}")
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=AccessLogMiddleware(broken))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.post("/v1/evaluate", json={"patient_case": SECRET})
+
+    with capture_logs() as logs:
+        r = asyncio.run(call())
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": {"code": "internal_error", "message": "internal error; see the server log", "field": None}
+    }
+    assert "Traceback" not in r.text and SECRET not in r.text and r.headers["x-request-id"]
+    assert '"type": "RuntimeError"' in logs.text and "middleware.py" in logs.text  # where, for the operator
+    assert SECRET not in logs.text  # the exception message may hold case text: never logged
