@@ -144,6 +144,7 @@ def test_viral_urti_and_other_no_antibiotic_syndromes(kb):
         s = kb.syndrome(name)
         assert s.no_antibiotic and s.first_line == (), name
     assert kb.syndrome("viral URTI").source.section == "7.1, 7.2"
+    assert kb.syndrome("viral URTI").source.sections == ("7.1", "7.2")
 
 
 def test_cap_opd_and_pseudomonas_regimens(kb):

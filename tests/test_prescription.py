@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amr_grpo.guidelines import parse_prescription
 
@@ -60,6 +62,8 @@ TABLE = [
      [("azithromycin", 500, N, N, "PO", 24, 3, ""), (N, 650, N, N, N, N, N, "Paracetamol SOS")]),
     ("Tab Doxy 100 mg BD x 7 days; Tab Azithro 500 mg OD x 5 days",  # ';' separates lines: no shared duration
      [("doxycycline", 100, N, N, "PO", 12, 7, ""), ("azithromycin", 500, N, N, "PO", 24, 5, "")]),
+    ("Tab.Amoxicillin500mg TDS x5d", [("amoxicillin", 500, N, N, "PO", 8, 5, "")]),  # no spaces at all
+    ("Tab Azithro 500 OD x 3d", [("azithromycin", N, N, N, "PO", 24, 3, "500")]),  # a number without a unit
     ("Inj Vanc 1 g IV q12h\nTab Metro 400 mg TDS",
      [("vancomycin", 1000, N, N, "IV", 12, N, ""), ("metronidazole", 400, N, N, "PO", 8, N, "")]),
 ]
@@ -82,6 +86,7 @@ def test_text_of_each_dose_is_kept():
 def test_empty_and_free_text():
     assert parse_prescription("") == []
     assert parse_prescription("   \n ") == []
+    assert parse_prescription(" + ; , ") == []  # punctuation only: nothing to keep
     (d,) = parse_prescription("continue same")
     assert d.drug is None and d.unparsed == "same"  # 'continue' is a filler word; nothing else is guessed
 
@@ -99,3 +104,16 @@ def test_parser_is_fast():
     for _ in range(200):
         parse_prescription(line)
     assert (time.perf_counter() - start) / 200 < 0.005  # well under 5 ms a line on a shared 2-core box
+
+
+WORDS = ["Tab", "Inj", "Cap", "Azithro", "pip-taz", "500", "mg", "g", "/", "-", "1-0-1", "x", "5", "days", "q6h", "OD",
+         "+", "stat", "then", "IV", "IM", "lakh", "units", "over", "3 h", "for", "10/7", "and", "Xyz", ",", "\n", "2-0-2"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), max_size=14).map(" ".join) | st.text(max_size=60))
+def test_parser_never_crashes_and_keeps_text(line):
+    for d in parse_prescription(line):
+        assert d.text and d.text in line  # each Dose's text is a piece of the input
+        assert d.drug is None or d.drug.islower()
+        assert d.interval_h is None or d.interval_h >= 0

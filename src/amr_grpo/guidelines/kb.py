@@ -129,7 +129,7 @@ class KnowledgeBase:
                     raise KBError(f"drugs.yaml: name {name!r} of {d.key!r} is already used by {self._drug_index[k]!r}")
                 self._drug_index[k] = d.key
                 names.add(name)
-        self._drug_re = re.compile(rf"(?<![a-z0-9])(?:{_trie_regex(names)})(?![a-z0-9])", re.IGNORECASE)
+        self._drug_re = re.compile(rf"(?<![a-z0-9])(?:{_trie_regex(names)})(?![a-z])", re.IGNORECASE)  # "Amoxicillin500mg" too
 
     def _collect_citations(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}

@@ -6,6 +6,7 @@ Every row carries a Source: the guideline, section, page and the confidence labe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 CONFIDENCE_LABELS = ("Q-NCDC25", "Q-ICMR19", "S-ICMR19", "X", "GK")
@@ -17,6 +18,11 @@ class Source:
     section: str | None
     page: str | None
     confidence: str  # one of CONFIDENCE_LABELS
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """The numbered sections this source spans: '7.1, 7.2' -> ('7.1', '7.2'); '12.1-12.2' -> ('12.1', '12.2')."""
+        return tuple(re.findall(r"(?<![\w.])\d+(?:\.\d+)+", self.section or ""))
 
     def cite(self) -> str:
         """Human citation, e.g. 'NCDC/ICMR NTG v2.0 (2025), section 5.1, p. 39'."""

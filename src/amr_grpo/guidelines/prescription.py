@@ -33,8 +33,8 @@ _LIST_MARK = re.compile(r"^\s*(?:\d+\s*[.)]|[-*•])\s+|^\s*rx\s*[:.-]?\s*", _I)
 _INFUSION = re.compile(r"\b(?:infused\s+)?over\s+\d+(?:\.\d+)?\s*(?:h|hrs?|hours?|min|mins|minutes)\b|\b(?:extended|prolonged|continuous)[\s-]+infusion\b", _I)
 _OPEN_ENDED = re.compile(r"\b(?:till|until|untill|upto|up\s+to)\s+(?:further\s+)?(?:review|orders?|advised?|(?:culture\s+)?reports?|culture|discharge)\b", _I)
 _DURATION = re.compile(
-    rf"(?:(?:x|×|\*|for)\s*)?\b(?P<n>{_N})(?:\s*(?:-|–|to)\s*(?P<n2>{_N}))?\s*(?P<u>days?|d|weeks?|wks?|wk|w|months?|mo)\b\.?", _I)
-_FRACTION = re.compile(r"(?:(?:x|×|for)\s*)?\b(?P<n>\d+)\s*/\s*(?P<d>7|52|12)\b(?!\s*(?:mg|g|gm|mcg|units?)\b)", _I)
+    rf"(?:\b(?:x|for)\s*|[×*]\s*|\b)(?P<n>{_N})(?:\s*(?:-|–|to)\s*(?P<n2>{_N}))?\s*(?P<u>days?|d|weeks?|wks?|wk|w|months?|mo)\b\.?", _I)
+_FRACTION = re.compile(r"(?:\b(?:x|for)\s*|[×*]\s*|\b)(?P<n>\d+)\s*/\s*(?P<d>7|52|12)\b(?!\s*(?:mg|g|gm|mcg|units?)\b)", _I)
 
 _FREQ_NAMED = [
     (24, r"o\.?d\.?|once\s+(?:a\s+)?daily|once\s+a\s+day|once\s+per\s+day|daily|h\.?s\.?|q24h?"),
@@ -253,7 +253,7 @@ def parse_line(kb: KnowledgeBase, line: str) -> list[Dose]:
     doses: list[Dose] = []
     bounds = [(starts[i], starts[i + 1] if i + 1 < len(spans) else len(line)) for i in range(len(spans))]
     prefix = line[: starts[0]] if spans else line
-    if prefix.strip() and (not spans or AMOUNT_RE.search(prefix) or _FORM.search(prefix)):
+    if re.search(r"[^\W_]", prefix) and (not spans or AMOUNT_RE.search(prefix) or _FORM.search(prefix)):
         doses.append(_parse_segment(prefix, None, None))  # a drug the knowledge base does not know
         prefix = ""
     for i, (start, end, drug) in enumerate(spans):
@@ -264,6 +264,9 @@ def parse_line(kb: KnowledgeBase, line: str) -> list[Dose]:
         doses.append(_parse_segment(text, drug, (start - offset, end - offset)))
         if tail < seg_end:  # "..., Paracetamol 650 mg SOS": a drug the knowledge base does not know
             doses.append(_parse_segment(line[tail:seg_end], None, None))
+    # an unknown-drug piece that holds nothing ("and", "continue") is filler, not a drug
+    doses = [d for d in doses if d.drug or d.unparsed or any(
+        v is not None for v in (d.dose_mg, d.dose_mg_per_kg, d.dose_units, d.route, d.interval_h, d.duration_days))]
     # "A ... + B ... x 5 days": one trailing duration covers every drug of the combination
     if len(doses) > 1 and doses[-1].duration_days is not None and all(d.duration_days is None for d in doses[:-1]):
         doses = [replace(d, duration_days=doses[-1].duration_days) for d in doses[:-1]] + [doses[-1]]

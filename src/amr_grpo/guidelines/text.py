@@ -59,7 +59,7 @@ _UNITS = {"mu": 1e6, "miu": 1e6, "million": 1e6, "lakh": 1e5, "lac": 1e5, "l": 1
 # One amount: "500 mg", "1.2gm", "160/800 mg" (two components of one product, summed), "15 mg/kg", "20 mg/kg/day",
 # "7.5 lakh units", "4.5 MU", "2.4 million IU", "100000 units".
 AMOUNT_RE = re.compile(
-    rf"(?<![\w.])(?P<a>{_NUM})(?:\s*/\s*(?P<b>{_NUM}))?\s*"
+    rf"(?<![\d.])(?P<a>{_NUM})(?:\s*/\s*(?P<b>{_NUM}))?\s*"
     r"(?:(?P<mass>mg|milligrams?|gms?|grams?|g|mcg|ug|µg|μg)(?P<perkg>\s*/\s*kg)?(?P<perday>\s*/\s*(?:day|d|24\s*h))?"
     r"|(?P<mult>mu|miu|million|lakhs?|lacs?|l(?=\s*(?:units?|iu|u)\b))\s*(?:international\s+)?(?:units?|iu|u)?"
     r"|(?P<plain>(?:international\s+)?units?|iu|u))(?![a-z])",
