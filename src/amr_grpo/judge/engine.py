@@ -125,7 +125,9 @@ class JudgeEngine:
         if self._loop is not loop:
             self._loop = loop
             self._sem = asyncio.Semaphore(max(1, self.cfg.concurrency))
-            self._rpm_limiter = AsyncLimiter(self._rpm, 60) if self._rpm > 0 else None
+            # requests: a one-second bucket (no minute-long burst), or one request per 60/rpm s below 60 rpm
+            burst = max(1.0, self._rpm / 60)
+            self._rpm_limiter = AsyncLimiter(burst, burst * 60 / self._rpm) if self._rpm > 0 else None
             self._tpm_limiter = AsyncLimiter(self._tpm, 60) if self._tpm > 0 else None
             self._inflight = {}
 
