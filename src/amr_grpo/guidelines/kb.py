@@ -107,7 +107,7 @@ class KnowledgeBase:
             for name in names:
                 add(name, ("g", g), f"group {g!r}")
         self._syn_phrases = sorted(
-            ((frozenset(words(n)), t) for n, t in ((n, t) for n, t in self._iter_syn_names()) if words(n)),
+            ((frozenset(words(n)), t) for n, t in self._iter_syn_names() if words(n)),
             key=lambda x: -len(x[0]),
         )
 

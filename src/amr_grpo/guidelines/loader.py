@@ -20,8 +20,6 @@ from amr_grpo.guidelines.model import (
     CONFIDENCE_LABELS,
     DoNotUse,
     Drug,
-    Interaction,
-    PregnancyRule,
     Regimen,
     RegimenItem,
     RenalBand,
