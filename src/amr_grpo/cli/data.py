@@ -88,9 +88,10 @@ def synth(
     from amr_grpo.data.synth import write_cases
 
     counts = write_cases(n, seed, out)
-    table = Table(title=f"amr-grpo synth -> {out}", caption=NOTICE)
+    table = Table(title=f"amr-grpo synth -> {out} (synthetic cases)", caption=NOTICE)
     table.add_column("decision")
     table.add_column("cases", justify="right")
-    for k, v in counts.items():
-        table.add_row(k, str(v))
+    table.add_column("scenarios")
+    for decision, scenarios in counts.items():
+        table.add_row(decision, str(sum(scenarios.values())), ", ".join(f"{k} {v}" for k, v in scenarios.items()))
     Console().print(table)

@@ -1,0 +1,78 @@
+"""Renal dose adjustment of a regimen item from the knowledge base's renal bands, for synthetic cases.
+
+A band's advice is guideline text ("3.375 g q6h", "Half dose q12h", "15 mg/kg q48h", "50% of the dose once daily",
+"1.2 g stat then 600 mg IV q12h"). `renal_adjust` reads it into an adjusted Item, or returns None when the text does
+not give one dose and one interval (a range such as "250-500 mg q12h", "Maximum 1 g per day", level-guided dosing):
+the generator then uses no renal scenario for that drug and band rather than guess.
+Try it: python -c "from amr_grpo.data.dosing import *; from amr_grpo.data.phrasing import Item; print(renal_for(Item('piperacillin-tazobactam', 'IV', 6, 4500), 25))"
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from amr_grpo.data.phrasing import Item
+from amr_grpo.guidelines import RenalBand, load_kb
+from amr_grpo.guidelines.text import AMOUNT_RE, amount_from_match
+
+_PAREN = re.compile(r"\([^)]*\)")
+_INTERVAL = re.compile(r"\bq\s*(\d+(?:\.\d+)?)\s*h\b", re.I)
+_ONCE = re.compile(r"\bonce\s+daily\b|\bOD\b|\bdaily\b", re.I)
+_TWICE = re.compile(r"\btwice\s+daily\b|\bBD\b", re.I)
+_FRACTION = [(re.compile(r"\b(?:half|50\s*%)", re.I), 0.5), (re.compile(r"\b25\s*%", re.I), 0.25)]
+_SAME = re.compile(r"\b(?:full|standard|usual)\s+dose\b", re.I)
+_UNREADABLE = re.compile(r"\b(?:max(?:imum)?|per\s+day|level|auc|guided|review|avoid|not\s+recommended)\b|\d\s*-\s*\d", re.I)
+
+
+def renal_adjust(item: Item, band: RenalBand) -> Item | None:
+    """The item dosed as the band advises, or None when the advice is not one dose and one interval."""
+    if band.action == "no_change":
+        return item
+    if band.action != "adjust":
+        return None
+    text = _PAREN.sub("", band.advice).split(";")[0]  # "One 625 mg tablet q12h; do not use ...": the dose part
+    if "then" in text.lower():  # "1.2 g stat then 600 mg IV q12h": the maintenance part
+        text = re.split(r"\bthen\b", text, flags=re.I)[-1]
+    if _UNREADABLE.search(text):
+        return None
+    m = _INTERVAL.search(text)
+    interval = float(m.group(1)) if m else 24.0 if _ONCE.search(text) else 12.0 if _TWICE.search(text) else None
+    amounts = [amount_from_match(a) for a in AMOUNT_RE.finditer(text)]
+    factor = next((f for rx, f in _FRACTION if rx.search(text)), None)
+    if len(amounts) > 1 or (amounts and factor):
+        return None
+    if amounts:
+        a = amounts[0]
+        if a.per_day or (a.mg is None) != (item.dose_mg is None) or (a.mg_per_kg is None) != (item.dose_mg_per_kg is None):
+            return None
+        new = replace(item, dose_mg=a.mg, dose_mg_per_kg=a.mg_per_kg, dose_units=a.units if a.units else item.dose_units)
+    elif factor:
+        new = replace(item, dose_mg=_scale(item.dose_mg, factor), dose_mg_per_kg=_scale(item.dose_mg_per_kg, factor),
+                      dose_units=_scale(item.dose_units, factor))
+    elif _SAME.search(text):
+        new = item
+    else:
+        return None
+    if interval is not None:
+        new = replace(new, interval_h=interval)
+    elif amounts or item.interval_h == 0:  # "4 mg/kg" (then by level): the interval is not given, do not guess
+        return None
+    if new == item or (new.dose_mg is not None and new.dose_mg % 20 and new.dose_mg % 25):
+        return None  # no change, or an amount no product gives (25% of 750 mg = 187.5 mg)
+    return new
+
+
+def _scale(x: float | None, f: float) -> float | None:
+    return None if x is None else round(x * f, 3)
+
+
+def renal_for(item: Item, crcl: float | None) -> tuple[Item | None, RenalBand | None]:
+    """(the item as dosed at this CrCl, the band). (item, None) without renal data; (None, band) when the band says
+    avoid/review or its advice cannot be read into one dose (the item must not be given as is)."""
+    band = load_kb().renal_band(item.drug, crcl, item.route)
+    if band is None:
+        return item, None
+    if band.action == "no_change" or (band.action == "review" and band.crcl_min is None and band.crcl_max is None):
+        return item, band  # "review" at every CrCl = level-guided dosing of the usual regimen (vancomycin)
+    return renal_adjust(item, band), band
