@@ -118,8 +118,9 @@ async def _score(engine: Any, reqs: list[EvalRequest], progress: bool) -> list[V
 
 
 def score_outputs(records: list[dict[str, Any]], outputs: list[tuple[str, int | None]], cfg: Any,
-                  progress: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Score (output, output_tokens) per record on all six metrics -> (results rows, judge ledger dict)."""
+                  progress: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any], tuple[str, str]]:
+    """Score (output, output_tokens) per record on all six metrics -> (results rows, judge ledger dict,
+    (judge backend, judge model))."""
     from amr_grpo.judge import build_engine
 
     engine = build_engine(cfg)
@@ -127,7 +128,7 @@ def score_outputs(records: list[dict[str, Any]], outputs: list[tuple[str, int | 
                         metrics=METRIC_KEYS) for r, (o, _) in zip(records, outputs)]
     verdicts = asyncio.run(_score(engine, reqs, progress))
     rows = [_row(r, o, n, v) for r, (o, n), v in zip(records, outputs, verdicts)]
-    return rows, engine.ledger.to_dict()
+    return rows, engine.ledger.to_dict(), (engine.judge.backend, engine.judge.model)
 
 
 def _earlier_outputs(path: Path, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple]]:
@@ -158,15 +159,15 @@ def evaluate(model: str | Path | None, data_dir: str | Path, out_dir: str | Path
         generator = Generator.from_pretrained(model, base_model=base_model, **dataclasses.asdict(gen))
         outs = [(g.text, g.output_tokens) for g in generator.generate([r["prompt"] for r in records])]
     gen_s = time.perf_counter() - t0
-    rows, ledger = score_outputs(records, outs, judge_cfg, progress=gen.progress)
+    rows, ledger, (judge_backend, judge_model) = score_outputs(records, outs, judge_cfg, progress=gen.progress)
     summary = {
         "model": str(model) if model is not None else None,
         "base_model": base_model,
         "outputs_from": str(outputs) if outputs is not None else None,
         "data": str(data_dir),
         "split": split,
-        "judge_backend": judge_cfg.backend,
-        "judge_model": getattr(judge_cfg, "model", None),
+        "judge_backend": judge_backend,
+        "judge_model": judge_model,
         "rubric_version": rubric_version(),
         "generation": dataclasses.asdict(gen),
         "generation_seconds": round(gen_s, 3),

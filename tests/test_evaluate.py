@@ -1,0 +1,132 @@
+"""amr-grpo evaluate on a real tiny model and DATA's real prepare output: results rows and summary numbers that
+follow from the rows, the same outputs rescored by an LLM judge (the fake OpenAI server) and reported side by
+side, sampling, and bad inputs as one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+from tiny_lm import ROOT, built_lm, tiny_adapter, tiny_policy  # noqa: F401  (fixtures)
+from typer.testing import CliRunner
+
+from amr_grpo.cli import app
+from amr_grpo.data.prepare import PrepareOptions, prepare
+from amr_grpo.errors import UserError
+from amr_grpo.evaluate import evaluate, judge_config
+from amr_grpo.generation import GenerationSettings, Generator
+from amr_grpo.judge.parse import parse_validation
+from amr_grpo.metrics import METRIC_KEYS, WEIGHTS
+from amr_grpo.report import write_report
+from amr_grpo.summary import ROW_KEYS
+
+GEN = GenerationSettings(max_new_tokens=200, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "prepared"
+    prepare([ROOT / "data" / "examples" / "alpaca.jsonl"], out, PrepareOptions(test_size=4, val_size=2))
+    return out
+
+
+@pytest.fixture(scope="module")
+def rules_run(tiny_policy, data_dir, tmp_path_factory) -> Path:  # noqa: F811
+    out = tmp_path_factory.mktemp("eval") / "rules"
+    evaluate(tiny_policy, data_dir, out, judge_config("rules"), gen=GEN)
+    return out
+
+
+def _rows(d: Path) -> list[dict]:
+    return [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
+
+
+def test_results_rows_follow_the_contract(rules_run, data_dir):
+    rows = _rows(rules_run)
+    records = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [r["id"] for r in records]  # every test case, in the dataset's order
+    for row, rec in zip(rows, records):
+        assert set(ROW_KEYS) <= set(row) and row["prompt"] == rec["prompt"]
+        v = parse_validation(row["output"])
+        assert (row["decision"], row["parse_ok"]) == (v.decision.value if v.decision else None, v.parse_ok)
+        assert row["gold_decision"] == rec["ground_truth"]["decision"]
+        assert set(row["scores"]) == set(METRIC_KEYS)
+        assert all(1 <= s["score"] <= 5 and s["justification"] for s in row["scores"].values())
+        # weighted reward = sum(w * score/5) / sum(w) over the six metrics (the weights sum to 1)
+        expected = sum(WEIGHTS[k] * row["scores"][k]["score"] / 5 for k in METRIC_KEYS) / sum(WEIGHTS.values())
+        assert row["weighted_reward"] == pytest.approx(expected)
+        assert 0 < row["output_tokens"] <= GEN.max_new_tokens and row["judge_error"] is None
+
+
+def test_summary_numbers_follow_from_the_rows(rules_run):
+    rows, s = _rows(rules_run), json.loads((rules_run / "summary.json").read_text())
+    n = len(rows)
+    assert s["n"] == n == 4 and s["split"] == "test" and s["judge_backend"] == "rules"
+    assert s["weighted_reward"]["mean"] == pytest.approx(sum(r["weighted_reward"] for r in rows) / n)
+    lo, hi = s["weighted_reward"]["ci95"]
+    assert lo <= s["weighted_reward"]["mean"] <= hi and s["weighted_reward"]["se"] >= 0
+    for k in METRIC_KEYS:
+        assert s["metrics"][k]["mean"] == pytest.approx(sum(r["scores"][k]["score"] for r in rows) / n)
+    assert s["decision_accuracy"]["mean"] == pytest.approx(sum(r["decision"] == r["gold_decision"] for r in rows) / n)
+    assert s["parse_failure_rate"] == pytest.approx(sum(not r["parse_ok"] for r in rows) / n)
+    assert s["mean_output_tokens"] == pytest.approx(sum(r["output_tokens"] for r in rows) / n)
+    assert sum(map(sum, s["confusion_matrix"]["counts"])) == n  # every case has a gold decision
+    assert s["judge_ledger"]["evaluations"] == n and s["generation"]["do_sample"] is False
+
+
+def test_llm_judge_rescores_the_same_outputs_and_the_report_shows_both(rules_run, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_JUDGE_KEY", "test-key")
+    with FakeOpenAI(default_score=4) as fake:
+        cfg = dataclasses.replace(judge_config("openai"), base_url=fake.base_url, model="fake-judge",
+                                  api_key_env="FAKE_JUDGE_KEY", cache_path=None, max_retries=0)
+        s = evaluate(None, data_dir, tmp_path / "llm", cfg, outputs=rules_run / "results.jsonl")
+        assert len(fake.requests) == 4  # one call scores all six metrics of an output, not one call per metric
+    rows = _rows(tmp_path / "llm")
+    assert [r["output"] for r in rows] == [r["output"] for r in _rows(rules_run)]
+    # the fake judge scores every metric 4: the weighted reward is 4/5 = 0.8 whatever the weights
+    assert all(r["weighted_reward"] == pytest.approx(0.8) for r in rows)
+    assert s["judge_backend"] == "openai" and s["judge_ledger"]["calls"] == 4
+    md = write_report([rules_run, tmp_path / "llm"], tmp_path / "rep", labels=["rules", "llm"])["markdown"].read_text()
+    wr = next(line for line in md.splitlines() if line.startswith("| **Weighted reward**"))
+    assert "| 0.800 [0.800, 0.800] SE 0.000 |" in wr
+    assert "openai (fake-judge)" in md
+
+
+def test_sampling_is_seeded_and_configurable(built_lm):  # noqa: F811
+    prompt = [{"role": "user", "content": "Validate: cystitis, ciprofloxacin"}]
+    hot = dict(max_new_tokens=20, do_sample=True, temperature=50.0)  # near-uniform: a sample is not the greedy text
+    a = Generator.from_pretrained(built_lm, seed=1, **hot).generate([prompt])[0].text
+    b = Generator.from_pretrained(built_lm, seed=1, **hot).generate([prompt])[0].text
+    greedy = Generator.from_pretrained(built_lm, max_new_tokens=20).generate([prompt])[0].text
+    assert a == b and a != greedy
+
+
+def test_adapter_and_max_samples_through_the_cli(tiny_adapter, data_dir, tmp_path):  # noqa: F811
+    r = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_adapter), "--data", str(data_dir), "--judge", "rules",
+                                 "--max-samples", "2", "--max-new-tokens", "50", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert len(_rows(tmp_path / "o")) == 2 and "not for clinical use" in r.output
+
+
+def test_bad_inputs_are_one_line(data_dir, tmp_path, tiny_policy):  # noqa: F811
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "test.jsonl").write_text('{"id": "a", "prompt": "p", "context": {"diagnosis": "x"}}\n{"id": "b"}\n')
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (["--model", str(tmp_path / "empty"), "--data", str(data_dir)], "does not load"),
+        (["--model", str(tmp_path / "no" / "such"), "--data", str(data_dir)], "not found"),
+        (["--model", str(tiny_policy), "--data", str(tmp_path / "nodata")], "test.jsonl: not found"),
+        (["--model", str(tiny_policy), "--data", str(data_dir), "--split", "dev"], "--split 'dev'"),
+        (["--model", str(tiny_policy), "--data", str(bad)], "test.jsonl:2: missing field 'prompt'"),
+        (["--data", str(data_dir)], "give --model PATH"),
+    ]
+    for args, message in cases:
+        r = CliRunner().invoke(app, ["evaluate", *args, "-o", str(tmp_path / "out")])
+        assert r.exit_code == 2, (args, r.output)
+        assert message in r.output and "Traceback" not in r.output, (args, r.output)
+    with pytest.raises(UserError, match="--max-samples must be at least 1"):
+        evaluate(tiny_policy, data_dir, tmp_path / "o", judge_config("rules"), max_samples=0)
