@@ -32,11 +32,15 @@ from amr_grpo.judge.llm import OpenAIJudge  # noqa: E402
 from amr_grpo.judge.rubric import render_prompt  # noqa: E402
 from amr_grpo.metrics import METRIC_KEYS  # noqa: E402
 
-CASE = ("62-year-old male, 70 kg, CrCl 25 mL/min, no known allergies, on warfarin. Diagnosis: community-acquired "
-        "pneumonia, ward. Prescription: Piperacillin-tazobactam 4.5 g IV q6h x 7 days. Case {i}.")
-OUTPUT = ("Step 1 - Clinical picture: CAP in an elderly man with CrCl 25.\nStep 2 - Pathogen and setting: ...\n"
-          "Decision: Modify\nRecommended regimen: Ceftriaxone 2 g IV OD x 5 days\nReference: NCDC NTG 2025, CAP "
-          "(variant {j})")
+CASE = (
+    "62-year-old male, 70 kg, CrCl 25 mL/min, no known allergies, on warfarin. Diagnosis: community-acquired "
+    "pneumonia, ward. Prescription: Piperacillin-tazobactam 4.5 g IV q6h x 7 days. Case {i}."
+)
+OUTPUT = (
+    "Step 1 - Clinical picture: CAP in an elderly man with CrCl 25.\nStep 2 - Pathogen and setting: ...\n"
+    "Decision: Modify\nRecommended regimen: Ceftriaxone 2 g IV OD x 5 days\nReference: NCDC NTG 2025, CAP "
+    "(variant {j})"
+)
 
 
 def requests(n: int, generations: int) -> list[EvalRequest]:
@@ -56,8 +60,9 @@ async def bare_sdk(base_url: str, reqs: list[EvalRequest], concurrency: int) -> 
         async with sem:
             while True:
                 try:
-                    await client.chat.completions.create(model="fake", messages=messages, temperature=0,
-                                                         response_format={"type": "json_object"})
+                    await client.chat.completions.create(
+                        model="fake", messages=messages, temperature=0, response_format={"type": "json_object"}
+                    )
                     return
                 except RateLimitError as e:
                     await asyncio.sleep(float(e.response.headers.get("retry-after", "0.05")))
@@ -69,9 +74,22 @@ async def bare_sdk(base_url: str, reqs: list[EvalRequest], concurrency: int) -> 
     return len(reqs) / dt
 
 
-async def engine_run(base_url: str, reqs: list[EvalRequest], concurrency: int, group: bool) -> tuple[float, JudgeEngine]:
-    cfg = JudgeConfig(backend="openai", base_url=base_url, model="fake", metrics="all", concurrency=concurrency,
-                      rpm=0, tpm=0, cache_path=None, timeout_s=30, max_retries=5, group_size=2)
+async def engine_run(
+    base_url: str, reqs: list[EvalRequest], concurrency: int, group: bool
+) -> tuple[float, JudgeEngine]:
+    cfg = JudgeConfig(
+        backend="openai",
+        base_url=base_url,
+        model="fake",
+        metrics="all",
+        concurrency=concurrency,
+        rpm=0,
+        tpm=0,
+        cache_path=None,
+        timeout_s=30,
+        max_retries=5,
+        group_size=2,
+    )
     engine = JudgeEngine(OpenAIJudge(base_url, "fake", api_key="bench", timeout_s=30), cfg)
     t0 = time.perf_counter()
     out = await engine.score_many(reqs, group=group)
@@ -92,8 +110,10 @@ def main() -> None:
     a = p.parse_args()
     ideal = a.concurrency / a.latency
     os.environ.pop("AMR_GRPO_JUDGE_MODEL", None)
-    print(f"JudgeEngine vs fake OpenAI server: {a.evaluations} evaluations, concurrency {a.concurrency}, "
-          f"latency {a.latency * 1000:.0f} ms, {a.rate_429:.0%} 429s; ideal {ideal:.0f} evaluations/s")
+    print(
+        f"JudgeEngine vs fake OpenAI server: {a.evaluations} evaluations, concurrency {a.concurrency}, "
+        f"latency {a.latency * 1000:.0f} ms, {a.rate_429:.0%} 429s; ideal {ideal:.0f} evaluations/s"
+    )
     with FakeOpenAIProcess(latency=a.latency, rate_429=a.rate_429, retry_after=0.05) as fake:
         reqs = requests(a.evaluations, 1)
         sdk = asyncio.run(bare_sdk(fake.base_url, requests(a.evaluations, 1), a.concurrency))
@@ -105,15 +125,24 @@ def main() -> None:
     answered = led.calls - sum(led.call_errors.values())
     ganswered = gled.calls - sum(gled.call_errors.values())
     print(f"bare AsyncOpenAI loop (baseline): {sdk:7.1f} evaluations/s  ratio to ideal {sdk / ideal:.3f}")
-    print(f"JudgeEngine:                      {tput:7.1f} evaluations/s  ratio to ideal {tput / ideal:.3f} "
-          f"(target >= 0.90); engine / bare loop {tput / sdk:.3f}")
-    print(f"  ledger: {led.calls} calls ({answered} answered, {dict(led.call_errors)} rejected), {led.retries} retries; "
-          f"fake server saw {seen - 0} requests in the baseline + engine runs")
-    print(f"calls vs naive (one per metric per completion): {answered} answered / {led.naive_calls} naive = "
-          f"{answered / led.naive_calls:.4f} (target <= {1 / 6:.4f}); with the rejected: {led.calls / led.naive_calls:.4f}")
-    print(f"group mode, 2 generations: {ganswered} answered / {gled.naive_calls} naive = "
-          f"{ganswered / gled.naive_calls:.4f} (target <= {1 / 12:.4f}); {gled.group_calls} group calls; "
-          f"{gtput:.1f} evaluations/s")
+    print(
+        f"JudgeEngine:                      {tput:7.1f} evaluations/s  ratio to ideal {tput / ideal:.3f} "
+        f"(target >= 0.90); engine / bare loop {tput / sdk:.3f}"
+    )
+    print(
+        f"  ledger: {led.calls} calls ({answered} answered, {dict(led.call_errors)} rejected), {led.retries} retries; "
+        f"fake server saw {seen - 0} requests in the baseline + engine runs"
+    )
+    print(
+        f"calls vs naive (one per metric per completion): {answered} answered / {led.naive_calls} naive = "
+        f"{answered / led.naive_calls:.4f} (target <= {1 / 6:.4f}); "
+        f"with the rejected: {led.calls / led.naive_calls:.4f}"
+    )
+    print(
+        f"group mode, 2 generations: {ganswered} answered / {gled.naive_calls} naive = "
+        f"{ganswered / gled.naive_calls:.4f} (target <= {1 / 12:.4f}); {gled.group_calls} group calls; "
+        f"{gtput:.1f} evaluations/s"
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, fake_openai  # noqa: F401 (fake_openai: the fixture)
+from fake_openai import FakeOpenAI
 
 from amr_grpo.judge.base import EvalRequest, JudgeError
 from amr_grpo.judge.cache import VerdictCache
@@ -24,13 +24,27 @@ from amr_grpo.records import Verdict
 KEYS = ("clinical_accuracy", "guideline_adherence", "reasoning_completeness")
 
 
+@pytest.fixture
+def fake_openai():
+    """The fake OpenAI-compatible server (tests/fake_openai.py), started for one test."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
 def req(i: int | str = 0, case: str = "cystitis case", metrics: tuple[str, ...] = KEYS) -> EvalRequest:
     return EvalRequest(f"28F {case}", f"Step 1 - x\nDecision: Modify\nReference: NTG 2025 ({i})", None, metrics)
 
 
 def make(fake: FakeOpenAI, **kw) -> JudgeEngine:
-    settings = dict(backend="openai", base_url=fake.base_url, model="m", cache_path=None, backoff_s=0.01,
-                    timeout_s=5.0, max_retries=3)
+    settings = dict(
+        backend="openai",
+        base_url=fake.base_url,
+        model="m",
+        cache_path=None,
+        backoff_s=0.01,
+        timeout_s=5.0,
+        max_retries=3,
+    )
     settings.update(kw)
     cfg = JudgeConfig(**settings)
     return JudgeEngine(OpenAIJudge(fake.base_url, "m", api_key="k", timeout_s=cfg.timeout_s), cfg)
@@ -142,7 +156,10 @@ def test_call_budget_caps_the_run(fake_openai):
     engine = make(fake_openai, concurrency=1, budget_calls=2, quota_fallback="none")
     fake_openai.reset()
     out = score_many(engine, [req(i) for i in range(4)])
-    assert len(fake_openai.requests) == 2 and [getattr(o, "kind", "ok") for o in out] == ["ok", "ok"] + ["budget_exhausted"] * 2
+    assert (
+        len(fake_openai.requests) == 2
+        and [getattr(o, "kind", "ok") for o in out] == ["ok", "ok"] + ["budget_exhausted"] * 2
+    )
 
 
 def test_token_budget_smaller_than_one_call_makes_no_call(fake_openai):
@@ -213,8 +230,11 @@ def test_two_processes_write_the_same_cache_concurrently(fake_openai, tmp_path):
     path = str(tmp_path / "shared.sqlite")
     tests = str(Path(__file__).parent)
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER.format(tests=tests, url=fake_openai.base_url, path=path,
-                                                              lo=lo, hi=hi)], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER.format(tests=tests, url=fake_openai.base_url, path=path, lo=lo, hi=hi)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for lo, hi in ((0, 40), (20, 60))  # 20 keys in common
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
@@ -264,8 +284,10 @@ def test_score_many_keeps_input_order_and_score_raises(fake_openai):
 
 
 def test_rules_backend_engine_needs_no_server_or_cache(tmp_path):
-    engine = JudgeEngine(__import__("amr_grpo.judge.rules", fromlist=["RulesJudge"]).RulesJudge(),
-                         JudgeConfig(cache_path=str(tmp_path / "unused.sqlite")))
+    engine = JudgeEngine(
+        __import__("amr_grpo.judge.rules", fromlist=["RulesJudge"]).RulesJudge(),
+        JudgeConfig(cache_path=str(tmp_path / "unused.sqlite")),
+    )
     out = score_many(engine, [req(i) for i in range(3)])
     assert all(v.backend == "rules" for v in out) and engine.cache is None and engine.ledger.calls == 0
     assert not (tmp_path / "unused.sqlite").exists()

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_openai import fake_openai  # noqa: F401 (the fixture)
+from fake_openai import FakeOpenAI
 from typer.testing import CliRunner
 
 from amr_grpo.cli import app
@@ -17,6 +17,13 @@ from amr_grpo.judge.batch import parse_budget
 
 SAMPLE = Path(__file__).parent / "data" / "judge_requests.jsonl"
 GOOD = {"patient_case": "28F cystitis, no allergies", "model_output": "Step 1 - x\nDecision: Modify\nReference: NTG"}
+
+
+@pytest.fixture
+def fake_openai():
+    """The fake OpenAI-compatible server (tests/fake_openai.py), started for one test."""
+    with FakeOpenAI() as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +60,10 @@ def test_rules_backend_scores_the_sample_file_in_order_with_a_ledger(tmp_path):
 
 
 def test_bad_lines_are_reported_as_file_line_and_the_rest_still_scored(tmp_path):
-    src = write(tmp_path / "in.jsonl", [GOOD, "{not json", "", {**GOOD, "metrics": ["bogus"]}, [1, 2],
-                                        {**GOOD, "model_output": 5}, GOOD])
+    src = write(
+        tmp_path / "in.jsonl",
+        [GOOD, "{not json", "", {**GOOD, "metrics": ["bogus"]}, [1, 2], {**GOOD, "model_output": 5}, GOOD],
+    )
     out = tmp_path / "out.jsonl"
     r = cli("--input", str(src), "-o", str(out))
     assert r.exit_code == 1  # some lines failed
@@ -63,7 +72,13 @@ def test_bad_lines_are_reported_as_file_line_and_the_rest_still_scored(tmp_path)
     assert f"{src}:5: expected a JSON object" in r.output and f"{src}:6: model_output" in r.output
     rows = read(out)  # one output line per non-blank input line, in order
     assert [("scores" in x, x.get("line")) for x in rows] == [
-        (True, None), (False, 2), (False, 4), (False, 5), (False, 6), (True, None)]
+        (True, None),
+        (False, 2),
+        (False, 4),
+        (False, 5),
+        (False, 6),
+        (True, None),
+    ]
     assert rows[2]["error"]["field"] == "metrics" and rows[2]["error"]["code"] == "validation_error"
 
 
@@ -77,17 +92,43 @@ def test_metrics_option_applies_to_lines_without_their_own(tmp_path):
 def test_openai_backend_against_the_fake_server(tmp_path, fake_openai, monkeypatch):
     monkeypatch.setenv("GROQ_API_KEY", "gsk_test_secret")
     out = tmp_path / "out.jsonl"
-    r = cli("--input", str(SAMPLE), "--backend", "openai", "--base-url", fake_openai.base_url, "--model", "fake-70b",
-            "--cache", str(tmp_path / "c.sqlite"), "-o", str(out))
+    r = cli(
+        "--input",
+        str(SAMPLE),
+        "--backend",
+        "openai",
+        "--base-url",
+        fake_openai.base_url,
+        "--model",
+        "fake-70b",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "-o",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     rows = read(out)
-    assert all(x["judge"] == {"backend": "openai", "model": "fake-70b", "rubric_version": "amr-rubric-v1"} for x in rows)
+    assert all(
+        x["judge"] == {"backend": "openai", "model": "fake-70b", "rubric_version": "amr-rubric-v1"} for x in rows
+    )
     assert all(s["score"] == 4 for x in rows for s in x["scores"].values())  # the fake's default answer
     ledger = json.loads((tmp_path / "out.ledger.json").read_text())
     assert ledger["calls"] == len(fake_openai.requests) == 3 and ledger["naive_calls"] == 15
     assert "gsk_test_secret" not in r.output and "gsk_test_secret" not in json.dumps(ledger)
-    again = cli("--input", str(SAMPLE), "--backend", "openai", "--base-url", fake_openai.base_url, "--model",
-                "fake-70b", "--cache", str(tmp_path / "c.sqlite"), "-o", str(out))
+    again = cli(
+        "--input",
+        str(SAMPLE),
+        "--backend",
+        "openai",
+        "--base-url",
+        fake_openai.base_url,
+        "--model",
+        "fake-70b",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "-o",
+        str(out),
+    )
     assert again.exit_code == 0 and len(fake_openai.requests) == 3  # all from the cache
     assert all(x["cached"] for x in read(out))
 
@@ -96,16 +137,18 @@ def test_could_not_score_lines_fail_the_run_but_keep_their_place(tmp_path, fake_
     monkeypatch.setenv("GROQ_API_KEY", "k")
     fake_openai.script("Reference: none", answer="garbage")  # line 2 of the sample: the judge answers garbage
     out = tmp_path / "out.jsonl"
-    r = cli("--input", str(SAMPLE), "--backend", "openai", "--base-url", fake_openai.base_url, "--no-cache",
-            "-o", str(out))
+    r = cli(
+        "--input", str(SAMPLE), "--backend", "openai", "--base-url", fake_openai.base_url, "--no-cache", "-o", str(out)
+    )
     assert r.exit_code == 1 and f"{SAMPLE}:2: could not score (bad_answer)" in r.output
     rows = read(out)
     assert "scores" in rows[0] and rows[1]["error"]["code"] == "judge_bad_answer" and "scores" in rows[2]
 
 
 def test_dry_run_prints_the_cost_and_calls_nothing(tmp_path, fake_openai):
-    r = cli("--input", str(SAMPLE), "--backend", "openai", "--base-url", fake_openai.base_url, "--no-cache",
-            "--dry-run")
+    r = cli(
+        "--input", str(SAMPLE), "--backend", "openai", "--base-url", fake_openai.base_url, "--no-cache", "--dry-run"
+    )
     assert r.exit_code == 0, r.output  # no key needed to estimate
     assert fake_openai.requests == []
     assert "API calls" in r.output and "naive calls" in r.output and "estimated cost" in r.output
@@ -123,8 +166,21 @@ def test_dry_run_warns_when_a_budget_or_groq_daily_quota_is_exceeded(tmp_path):
 def test_budget_caps_calls_and_the_rest_fall_back_to_rules(tmp_path, fake_openai, monkeypatch):
     monkeypatch.setenv("GROQ_API_KEY", "k")
     out = tmp_path / "out.jsonl"
-    r = cli("--input", str(SAMPLE), "--backend", "openai", "--base-url", fake_openai.base_url, "--no-cache",
-            "--budget", "1", "--set", "concurrency=1", "-o", str(out))
+    r = cli(
+        "--input",
+        str(SAMPLE),
+        "--backend",
+        "openai",
+        "--base-url",
+        fake_openai.base_url,
+        "--no-cache",
+        "--budget",
+        "1",
+        "--set",
+        "concurrency=1",
+        "-o",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     assert len(fake_openai.requests) == 1
     assert [x["judge"]["backend"] for x in read(out)] == ["openai", "rules", "rules"]
@@ -146,7 +202,15 @@ def test_missing_input_and_bad_config_are_user_errors(tmp_path):
     assert r.exit_code == 2 and "--budget" in r.output
 
 
-@pytest.mark.parametrize("text, expected", [("200", (200, 0)), ("200 calls", (200, 0)), ("50k tokens", (0, 50_000)),
-                                            ("50000t", (0, 50_000)), ("1.5m-tokens", (0, 1_500_000))])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("200", (200, 0)),
+        ("200 calls", (200, 0)),
+        ("50k tokens", (0, 50_000)),
+        ("50000t", (0, 50_000)),
+        ("1.5m-tokens", (0, 1_500_000)),
+    ],
+)
 def test_parse_budget(text, expected):
     assert parse_budget(text) == expected

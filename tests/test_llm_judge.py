@@ -9,7 +9,7 @@ import asyncio
 import json
 
 import pytest
-from fake_openai import FakeOpenAI, fake_openai, judge_answer  # noqa: F401 (fake_openai: the fixture)
+from fake_openai import FakeOpenAI, judge_answer
 
 from amr_grpo.errors import UserError
 from amr_grpo.judge.base import EvalRequest, JudgeError
@@ -19,9 +19,22 @@ from amr_grpo.judge.rubric import AnswerError, parse_answer, parse_group_answer,
 from amr_grpo.judge.rules import RulesJudge
 from amr_grpo.metrics import PRIORITY_KEYS
 
-CASE = "28-year-old woman, not pregnant, no allergies, CrCl 95. Diagnosis: acute cystitis, OPD. Prescription: Ciprofloxacin 500 mg PO BD x 3 days."
-OUTPUT = "Step 1 - Clinical picture: cystitis.\nDecision: Modify\nRecommended regimen: Nitrofurantoin 100 mg PO BD x 5 days\nReference: NCDC NTG 2025, UTI"
+CASE = (
+    "28-year-old woman, not pregnant, no allergies, CrCl 95. Diagnosis: acute cystitis, OPD. "
+    "Prescription: Ciprofloxacin 500 mg PO BD x 3 days."
+)
+OUTPUT = (
+    "Step 1 - Clinical picture: cystitis.\nDecision: Modify\n"
+    "Recommended regimen: Nitrofurantoin 100 mg PO BD x 5 days\nReference: NCDC NTG 2025, UTI"
+)
 KEYS = ("clinical_accuracy", "safety_awareness")
+
+
+@pytest.fixture
+def fake_openai():
+    """The fake OpenAI-compatible server (tests/fake_openai.py), started for one test."""
+    with FakeOpenAI() as fake:
+        yield fake
 
 
 def req(output: str = OUTPUT, metrics: tuple[str, ...] = KEYS, gt: object = None) -> EvalRequest:
@@ -29,7 +42,10 @@ def req(output: str = OUTPUT, metrics: tuple[str, ...] = KEYS, gt: object = None
 
 
 def answer(scores: dict[str, int], **flags: bool) -> dict:
-    return {**flags, "scores": {k: {"evidence": f"ev {k}", "rationale": f"why {k}", "score": s} for k, s in scores.items()}}
+    return {
+        **flags,
+        "scores": {k: {"evidence": f"ev {k}", "rationale": f"why {k}", "score": s} for k, s in scores.items()},
+    }
 
 
 def run(coro):
@@ -76,7 +92,9 @@ def test_group_prompt_lists_every_completion_with_its_id():
 
 # -- the answer parser -------------------------------------------------------------------------------------------
 def test_parse_answer_valid_keeps_rationale_as_justification():
-    scores, flags = parse_answer(json.dumps(answer({"clinical_accuracy": 4, "safety_awareness": 2}, critical_error=True)), KEYS)
+    scores, flags = parse_answer(
+        json.dumps(answer({"clinical_accuracy": 4, "safety_awareness": 2}, critical_error=True)), KEYS
+    )
     assert {k: s.score for k, s in scores.items()} == {"clinical_accuracy": 4, "safety_awareness": 2}
     assert scores["safety_awareness"].justification == "why safety_awareness"
     assert flags == {"injection_suspected": False, "critical_error": True}
@@ -88,7 +106,10 @@ def test_parse_answer_valid_keeps_rationale_as_justification():
         ("I think it deserves a 4", "not a JSON object"),
         ('{"scores": {"clinical_accuracy": {"score": 4', "not valid JSON"),
         (json.dumps(answer({"clinical_accuracy": 4})), "missing metric(s) safety_awareness"),
-        (json.dumps(answer({"clinical_accuracy": 4, "safety_awareness": 3, "reference_accuracy": 5})), "unexpected metric(s) reference_accuracy"),
+        (
+            json.dumps(answer({"clinical_accuracy": 4, "safety_awareness": 3, "reference_accuracy": 5})),
+            "unexpected metric(s) reference_accuracy",
+        ),
         (json.dumps(answer({"clinical_accuracy": 7, "safety_awareness": 3})), "less than or equal to 5"),
         (json.dumps(answer({"clinical_accuracy": 0, "safety_awareness": 3})), "greater than or equal to 1"),
         (json.dumps(answer({"clinical_accuracy": 3.5, "safety_awareness": 3})), "scores.clinical_accuracy.score"),
@@ -107,8 +128,12 @@ def test_parse_answer_tolerates_a_code_fence_and_integer_valued_numbers():
 
 
 def test_parse_group_answer_needs_every_id():
-    good = {"results": [{"id": "c2", **answer({"clinical_accuracy": 2, "safety_awareness": 2})},
-                        {"id": "c1", **answer({"clinical_accuracy": 5, "safety_awareness": 4})}]}
+    good = {
+        "results": [
+            {"id": "c2", **answer({"clinical_accuracy": 2, "safety_awareness": 2})},
+            {"id": "c1", **answer({"clinical_accuracy": 5, "safety_awareness": 4})},
+        ]
+    }
     items = parse_group_answer(json.dumps(good), ["c1", "c2"], KEYS)
     assert [s["clinical_accuracy"].score for s, _ in items] == [5, 2]  # in the order of ids, not of the answer
     with pytest.raises(AnswerError, match="missing c2"):
@@ -155,10 +180,22 @@ def test_two_bad_answers_give_bad_answer_never_a_score(fake_openai):
 @pytest.mark.parametrize(
     "status, headers, body, kind, retry_after",
     [
-        (429, {"retry-after": "3"}, {"error": {"message": "Rate limit reached ... requests per minute (RPM)"}}, "rate_limited", 3.0),
+        (
+            429,
+            {"retry-after": "3"},
+            {"error": {"message": "Rate limit reached ... requests per minute (RPM)"}},
+            "rate_limited",
+            3.0,
+        ),
         (429, {"retry-after-ms": "250"}, None, "rate_limited", 0.25),
         (429, {"retry-after": "3600"}, None, "quota_exhausted", 3600.0),  # far longer than a step
-        (429, {}, {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}, "quota_exhausted", None),
+        (
+            429,
+            {},
+            {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}},
+            "quota_exhausted",
+            None,
+        ),
         (500, {}, None, "server_error", None),
         (503, {}, None, "server_error", None),
         (401, {}, None, "unavailable", None),
@@ -239,7 +276,10 @@ def test_hybrid_takes_each_metric_from_its_weighted_judge(fake_openai):
     v = run(h.score(r))
     assert v.scores["clinical_accuracy"].score == 2  # share 1: the LLM's score
     assert v.scores["reference_accuracy"].score == rv.scores["reference_accuracy"].score  # share 0: the rules'
-    assert "rules " in v.scores["clinical_accuracy"].justification and "llm 2:" in v.scores["clinical_accuracy"].justification
+    assert (
+        "rules " in v.scores["clinical_accuracy"].justification
+        and "llm 2:" in v.scores["clinical_accuracy"].justification
+    )
     assert v.backend == "hybrid" and v.model == "rules-v1+judge-model"
 
 
@@ -263,13 +303,25 @@ def tiny_judge_dir(tmp_path_factory):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     lines = [CASE, OUTPUT, json.dumps(judge_answer("Requested metrics: clinical_accuracy, safety_awareness"))] * 3
-    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<eos>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        lines,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<pad>", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
     fast.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
-    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=16384,
-                      eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=16384,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
     import torch
 
     torch.manual_seed(0)

@@ -25,13 +25,19 @@ def judge_cmd(
     input: Annotated[Path, typer.Option("--input", "-i", help="JSONL, one evaluation request per line (DESIGN.md).")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output JSONL, one response per line.")] = None,
     backend: Annotated[Backend | None, typer.Option(help="Judge backend (default: the config's, else rules).")] = None,
-    metrics: Annotated[str | None, typer.Option(help="priority | all | comma-separated keys, for lines without "
-                                                     "their own 'metrics'.")] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="priority | all | comma-separated keys, for lines without their own 'metrics'.")
+    ] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL (default: Groq's).")] = None,
     model: Annotated[str | None, typer.Option(help="Judge model id (openai) or model directory (local).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Evaluations in flight at once.")] = None,
-    budget: Annotated[str | None, typer.Option(help="Cap the run: '200' calls or '50k tokens'; the rest fall back "
-                                                    "to rules or fail, as judge.quota_fallback says.")] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="Cap the run: '200' calls or '50k tokens'; the rest fall back "
+            "to rules or fail, as judge.quota_fallback says."
+        ),
+    ] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite verdict cache file.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the verdict cache.")] = False,
     group: Annotated[bool, typer.Option("--group", help="Score completions of the same case in one call.")] = False,
@@ -48,8 +54,15 @@ def judge_cmd(
     from amr_grpo.judge.engine import JudgeConfig
 
     cfg = load(JudgeConfig, config, list(set_ or []))
-    given = {"backend": backend, "base_url": base_url, "model": model, "concurrency": concurrency, "metrics": metrics,
-             "cache_path": str(cache) if cache else None, "group_mode": group or None}
+    given = {
+        "backend": backend,
+        "base_url": base_url,
+        "model": model,
+        "concurrency": concurrency,
+        "metrics": metrics,
+        "cache_path": str(cache) if cache else None,
+        "group_mode": group or None,
+    }
     changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if budget is not None:
         changes["budget_calls"], changes["budget_tokens"] = parse_budget(budget)
@@ -68,8 +81,9 @@ def judge_cmd(
     if output is None:
         raise fail("--output is required (or use --dry-run)")
     engine = build_engine(cfg)
-    with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
+    with Progress(
+        TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
         task = bar.add_task("judge", total=len(reqs))
         run = judge_file(lines, output, engine, group=cfg.group_mode, progress=lambda n: bar.advance(task, n))
     for ln, err in run.failed:
@@ -84,9 +98,14 @@ def _print_estimate(est: dict[str, Any], bad: int) -> None:
     t = Table(title=f"dry run: {est['backend']} judge (nothing was called)")
     t.add_column("what")
     t.add_column("value", justify="right")
-    for label, key in (("evaluations", "evaluations"), ("already cached", "cached"), ("API calls", "calls"),
-                       ("naive calls (1 per metric)", "naive_calls"), ("prompt tokens", "prompt_tokens"),
-                       ("completion tokens", "completion_tokens")):
+    for label, key in (
+        ("evaluations", "evaluations"),
+        ("already cached", "cached"),
+        ("API calls", "calls"),
+        ("naive calls (1 per metric)", "naive_calls"),
+        ("prompt tokens", "prompt_tokens"),
+        ("completion tokens", "completion_tokens"),
+    ):
         t.add_row(label, f"{est[key]:,}")
     t.add_row("estimated cost (USD)", f"{est['estimated_cost_usd']:.4f}")
     if bad:
@@ -106,15 +125,24 @@ def _print_summary(s: dict[str, Any], ledger: dict[str, Any]) -> None:
     console.print(t)
     d = s["weighted_reward"]
     if d:
-        console.print(f"weighted reward: mean {d['mean']:.3f}, min {d['min']:.3f}, p25 {d['p25']:.3f}, median "
-                      f"{d['median']:.3f}, p75 {d['p75']:.3f}, max {d['max']:.3f}", highlight=False)
+        console.print(
+            f"weighted reward: mean {d['mean']:.3f}, min {d['min']:.3f}, p25 {d['p25']:.3f}, median "
+            f"{d['median']:.3f}, p75 {d['p75']:.3f}, max {d['max']:.3f}",
+            highlight=False,
+        )
     failed = s["could_not_score"]
-    console.print(f"bad lines {s['bad_lines']}; could not score {sum(failed.values())} {failed or ''}; "
-                  f"injection suspected {s['injection_suspected']}; critical errors {s['critical_error']}; "
-                  f"verdicts by backend {s['by_backend']}", highlight=False)
-    console.print(f"judge: {ledger['calls']} calls (naive {ledger['naive_calls']}), {ledger['cache_hits']} cache hits, "
-                  f"{ledger['retries']} retries, {ledger['prompt_tokens'] + ledger['completion_tokens']:,} tokens, "
-                  f"~${ledger['estimated_cost_usd']:.4f}", highlight=False)
+    console.print(
+        f"bad lines {s['bad_lines']}; could not score {sum(failed.values())} {failed or ''}; "
+        f"injection suspected {s['injection_suspected']}; critical errors {s['critical_error']}; "
+        f"verdicts by backend {s['by_backend']}",
+        highlight=False,
+    )
+    console.print(
+        f"judge: {ledger['calls']} calls (naive {ledger['naive_calls']}), {ledger['cache_hits']} cache hits, "
+        f"{ledger['retries']} retries, {ledger['prompt_tokens'] + ledger['completion_tokens']:,} tokens, "
+        f"~${ledger['estimated_cost_usd']:.4f}",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

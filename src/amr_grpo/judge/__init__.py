@@ -30,8 +30,14 @@ def _llm(cfg: JudgeConfig, kind: str) -> Judge:
         return LocalJudge(cfg.model, max_new_tokens=cfg.max_new_tokens)
     from amr_grpo.judge.llm import OpenAIJudge
 
-    return OpenAIJudge(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, timeout_s=cfg.timeout_s,
-                       max_tokens=cfg.max_tokens, quota_threshold_s=cfg.quota_threshold_s)
+    return OpenAIJudge(
+        cfg.base_url,
+        cfg.model,
+        api_key_env=cfg.api_key_env,
+        timeout_s=cfg.timeout_s,
+        max_tokens=cfg.max_tokens,
+        quota_threshold_s=cfg.quota_threshold_s,
+    )
 
 
 def build_judge(cfg: JudgeConfig) -> Judge:
@@ -89,9 +95,17 @@ def estimate_cost(requests: Sequence[EvalRequest], cfg: JudgeConfig) -> dict[str
     from amr_grpo.metrics import rubric_version
 
     naive = sum(len(r.metrics) for r in requests)
-    out: dict[str, Any] = {"backend": cfg.backend, "evaluations": len(requests), "naive_calls": naive, "cached": 0,
-                           "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "estimated_cost_usd": 0.0,
-                           "warnings": []}
+    out: dict[str, Any] = {
+        "backend": cfg.backend,
+        "evaluations": len(requests),
+        "naive_calls": naive,
+        "cached": 0,
+        "calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "estimated_cost_usd": 0.0,
+        "warnings": [],
+    }
     if cfg.backend in ("rules", "api") or not requests:
         return out
     backend, model, tag = judge_identity(cfg)
@@ -108,7 +122,9 @@ def estimate_cost(requests: Sequence[EvalRequest], cfg: JudgeConfig) -> dict[str
     if cfg.group_mode:
         groups: dict[str, list[EvalRequest]] = {}
         for r in todo:
-            groups.setdefault(cache_key("group", "", "", "", EvalRequest(r.patient_case, "", r.ground_truth, r.metrics)), []).append(r)
+            groups.setdefault(
+                cache_key("group", "", "", "", EvalRequest(r.patient_case, "", r.ground_truth, r.metrics)), []
+            ).append(r)
         size = max(1, cfg.group_size)
         for g in groups.values():
             for i in range(0, len(g), size):
@@ -122,10 +138,15 @@ def estimate_cost(requests: Sequence[EvalRequest], cfg: JudgeConfig) -> dict[str
         out["completion_tokens"] += ct
     out["calls"] = len(prompts)
     out["estimated_cost_usd"] = round(
-        out["prompt_tokens"] / 1000 * cfg.price_per_1k_prompt + out["completion_tokens"] / 1000 * cfg.price_per_1k_completion, 6)
+        out["prompt_tokens"] / 1000 * cfg.price_per_1k_prompt
+        + out["completion_tokens"] / 1000 * cfg.price_per_1k_completion,
+        6,
+    )
     tokens = out["prompt_tokens"] + out["completion_tokens"]
     if cfg.budget_calls and out["calls"] > cfg.budget_calls:
-        out["warnings"].append(f"{out['calls']} calls exceed the budget of {cfg.budget_calls}: the rest fall back or fail")
+        out["warnings"].append(
+            f"{out['calls']} calls exceed the budget of {cfg.budget_calls}: the rest fall back or fail"
+        )
     if cfg.budget_tokens and tokens > cfg.budget_tokens:
         out["warnings"].append(f"{tokens} tokens exceed the budget of {cfg.budget_tokens}: the rest fall back or fail")
     groq = cfg.backend in ("openai", "hybrid") and "api.groq.com" in resolve_endpoint(cfg.base_url, cfg.model)[0]
@@ -134,6 +155,8 @@ def estimate_cost(requests: Sequence[EvalRequest], cfg: JudgeConfig) -> dict[str
     if day_calls and out["calls"] > day_calls:
         out["warnings"].append(f"{out['calls']} calls exceed the provider's daily quota of {day_calls} requests")
     if day_tokens and tokens > day_tokens:
-        out["warnings"].append(f"{tokens} tokens exceed the provider's daily quota of {day_tokens} tokens "
-                               f"(about {tokens / day_tokens:.1f} days of quota)")
+        out["warnings"].append(
+            f"{tokens} tokens exceed the provider's daily quota of {day_tokens} tokens "
+            f"(about {tokens / day_tokens:.1f} days of quota)"
+        )
     return out

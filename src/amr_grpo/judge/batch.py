@@ -56,7 +56,7 @@ class FileRun:
 
     @property
     def failed(self) -> list[tuple[Line, JudgeError]]:
-        return [(ln, o) for ln, o in zip(self.lines, self.outcomes) if isinstance(o, JudgeError)]
+        return [(ln, o) for ln, o in zip(self.lines, self.outcomes, strict=True) if isinstance(o, JudgeError)]
 
     @property
     def ok(self) -> bool:
@@ -73,8 +73,14 @@ class FileRun:
         dist = {}
         if rewards:
             q = statistics.quantiles(rewards, n=4, method="inclusive") if len(rewards) > 1 else [rewards[0]] * 3
-            dist = {"mean": statistics.fmean(rewards), "min": rewards[0], "p25": q[0], "median": q[1], "p75": q[2],
-                    "max": rewards[-1]}
+            dist = {
+                "mean": statistics.fmean(rewards),
+                "min": rewards[0],
+                "p25": q[0],
+                "median": q[1],
+                "p75": q[2],
+                "max": rewards[-1],
+            }
             dist = {k: round(x, 4) for k, x in dist.items()}
         return {
             "lines": len(self.lines),
@@ -154,8 +160,13 @@ def ledger_path_for(output: str | Path) -> Path:
     return out.with_name(out.name.removesuffix(".jsonl") + ".ledger.json")
 
 
-def judge_file(lines: list[Line], output: str | Path, engine: Any, group: bool = False,
-               progress: Callable[[int], None] | None = None) -> FileRun:
+def judge_file(
+    lines: list[Line],
+    output: str | Path,
+    engine: Any,
+    group: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> FileRun:
     """Score the valid lines with `engine`, write OUT (one record per line, in order) and OUT.ledger.json."""
     run = FileRun(lines)
     reqs = [ln.request for ln in lines if ln.request is not None]
@@ -169,7 +180,7 @@ def judge_file(lines: list[Line], output: str | Path, engine: Any, group: bool =
     scored = iter(asyncio.run(go()) if reqs else [])
     run.outcomes = [next(scored) if ln.request is not None else None for ln in lines]
     run.output = Path(output)
-    _write_jsonl(run.output, [_record(ln, o) for ln, o in zip(lines, run.outcomes)])
+    _write_jsonl(run.output, [_record(ln, o) for ln, o in zip(lines, run.outcomes, strict=True)])
     run.ledger = engine.ledger.to_dict()
     run.ledger_path = engine.ledger.write(ledger_path_for(output))
     return run

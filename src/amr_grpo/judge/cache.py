@@ -72,8 +72,12 @@ class VerdictCache:
             src = Path(str(self.path) + suffix)
             if src.exists():
                 src.replace(Path(str(aside) + suffix))
-        log.warning("judge cache %s is not a readable SQLite database (%s); moved it to %s and started a new one",
-                    self.path, error, aside)
+        log.warning(
+            "judge cache %s is not a readable SQLite database (%s); moved it to %s and started a new one",
+            self.path,
+            error,
+            aside,
+        )
         try:
             self._conn = self._connect()
         except sqlite3.DatabaseError as e:

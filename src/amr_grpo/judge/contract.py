@@ -56,8 +56,10 @@ class EvaluationRequestModel(BaseModel):
                     raise ValueError(f"{key} must be a string or null")
             for key in ("issues", "flags"):
                 x = v.get(key)
-                if x is not None and not isinstance(x, str) and not (
-                    isinstance(x, list) and all(isinstance(i, str) for i in x)
+                if (
+                    x is not None
+                    and not isinstance(x, str)
+                    and not (isinstance(x, list) and all(isinstance(i, str) for i in x))
                 ):
                     raise ValueError(f"{key} must be a list of strings")
         return v
@@ -141,7 +143,7 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 
 def first_error(exc: ValidationError) -> tuple[str, str]:
-    """(field, message) of a validation error, the field dotted like `items.0.model_output` -> `items[0].model_output`."""
+    """(field, message) of the first validation error; the field written `items[0].model_output`."""
     err = exc.errors()[0]
     parts: list[str] = []
     for p in err["loc"]:

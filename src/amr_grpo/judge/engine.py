@@ -20,16 +20,15 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from amr_grpo.judge.base import EvalRequest, Judge, JudgeError, Usage
 from amr_grpo.judge.cache import VerdictCache, cache_key
+from amr_grpo.judge.config import JudgeConfig
 from amr_grpo.judge.ledger import Ledger
 from amr_grpo.metrics import rubric_version
 from amr_grpo.records import Verdict
@@ -39,67 +38,10 @@ RETRYABLE = ("rate_limited", "server_error", "timeout")
 STOPPING = ("quota_exhausted", "budget_exhausted")
 Outcome = Verdict | JudgeError
 
-# The hybrid judge's default LLM share per metric (the rest comes from the rules judge): the LLM reads reasoning
-# best, the rules check decision, regimen and citation against the knowledge base best.
-DEFAULT_HYBRID_WEIGHTS = {
-    "clinical_accuracy": 0.7,
-    "guideline_adherence": 0.3,
-    "reasoning_completeness": 0.7,
-    "safety_awareness": 0.5,
-    "decision_appropriateness": 0.0,
-    "reference_accuracy": 0.0,
-}
-
-
-def default_cache_path() -> str:
-    return str(Path("~/.cache/amr-grpo/judge-cache.sqlite"))
-
-
-@dataclass
-class JudgeConfig:
-    """The judge section of the train, evaluate and serve configs (and `amr-grpo judge`)."""
-
-    backend: Literal["rules", "openai", "local", "hybrid", "api"] = "rules"  # rules: offline, deterministic, free
-    model: str | None = None  # openai: model id (None: $AMR_GRPO_JUDGE_MODEL, else llama-3.3-70b-versatile); local: path
-    base_url: str | None = None  # OpenAI-compatible URL (None: $AMR_GRPO_JUDGE_BASE_URL, else Groq's)
-    api_key_env: str = "GROQ_API_KEY"  # env var with the provider key ($AMR_GRPO_JUDGE_API_KEY wins when set)
-    metrics: str | list[str] = "priority"  # priority (first three) | all | list of metric keys
-    concurrency: int = 50  # evaluations in flight at once
-    rpm: float | None = None  # requests/min limit (None: Groq free tier's 30 on Groq's URL, else none; 0: none)
-    tpm: float | None = None  # tokens/min limit (None: Groq free tier's 12,000 on Groq's URL, else none; 0: none)
-    timeout_s: float = 60.0  # per model call
-    max_retries: int = 3  # retries of a rate-limited, failed (5xx) or timed-out call; never of a spent quota
-    backoff_s: float = 1.0  # first backoff; doubles per retry with jitter, unless the provider sends retry-after
-    backoff_max_s: float = 30.0  # longest backoff between retries
-    cache_path: str | None = field(default_factory=default_cache_path)  # SQLite verdict cache (None: no cache)
-    quota_fallback: Literal["rules", "none"] = "rules"  # quota or budget spent: rules judge, or could-not-score
-    quota_threshold_s: float = 120.0  # a 429 asking to wait longer than this = quota spent (stop calling)
-    budget_calls: int = 0  # most model calls this run may make (0: no cap)
-    budget_tokens: int = 0  # most tokens (prompt + completion) this run may spend (0: no cap)
-    price_per_1k_prompt: float = 0.00059  # USD per 1,000 prompt tokens (Groq llama-3.3-70b-versatile list price)
-    price_per_1k_completion: float = 0.00079  # USD per 1,000 completion tokens (same)
-    daily_requests: int | None = None  # provider's daily request quota for dry-run warnings (None: 1,000 on Groq)
-    daily_tokens: int | None = None  # provider's daily token quota for dry-run warnings (None: 100,000 on Groq)
-    every_n_steps: int = 1  # training: the configured judge every Nth step, the rules judge between
-    group_mode: bool = False  # score all completions of one prompt in one call
-    group_size: int = 8  # most completions per group call
-    max_tokens: int = 0  # completion token cap per call (0: sized from the metrics requested)
-    hybrid_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HYBRID_WEIGHTS))  # LLM share
-    hybrid_llm: Literal["openai", "local"] = "openai"  # the LLM half of the hybrid judge
-    hybrid_fallback: Literal["rules", "error"] = "rules"  # hybrid, LLM could not score: rules only, or fail
-    max_new_tokens: int = 1024  # local judge: generation cap
-    url: str | None = None  # api backend: the evaluation service's URL (ours or the Supabase Edge Function)
-    url_api_key_env: str = "AMR_GRPO_API_KEY"  # api backend: env var with that service's key
-
-    def resolved_limits(self, base_url: str) -> tuple[float, float]:
-        groq = "api.groq.com" in base_url
-        rpm = self.rpm if self.rpm is not None else (30.0 if groq else 0.0)
-        tpm = self.tpm if self.tpm is not None else (12_000.0 if groq else 0.0)
-        return rpm, tpm
-
 
 class JudgeEngine:
-    """`await score(req)` -> Verdict (raises JudgeError); `await score_many(reqs, group=...)` -> Verdict | JudgeError each."""
+    """`await score(req)` -> Verdict (raises JudgeError); `await score_many(reqs, group=...)` -> one
+    Verdict or JudgeError per request."""
 
     def __init__(self, judge: Judge, settings: JudgeConfig | None = None, fallback: Judge | None = None):
         self.judge = judge
@@ -162,8 +104,9 @@ class JudgeEngine:
 
     def _raise_if_stopped(self) -> None:
         if self._stop_until and time.monotonic() < self._stop_until:
-            raise JudgeError(self._stop_kind, f"the judge is stopped: {self._stop_kind.replace('_', ' ')}",
-                             self._retry_after_left())
+            raise JudgeError(
+                self._stop_kind, f"the judge is stopped: {self._stop_kind.replace('_', ' ')}", self._retry_after_left()
+            )
         self._stop_until = 0.0
 
     def _retry_after_left(self) -> float | None:
@@ -295,8 +238,9 @@ class JudgeEngine:
         finally:
             self._inflight.pop(key, None)
 
-    async def score_many(self, reqs: Sequence[EvalRequest], group: bool = False,
-                         progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    async def score_many(
+        self, reqs: Sequence[EvalRequest], group: bool = False, progress: Callable[[int], None] | None = None
+    ) -> list[Outcome]:
         """Score all; each item a Verdict or the JudgeError that stopped it, in input order.
 
         group=True (and a judge with score_group): completions of the same case, ground truth and metrics share
@@ -319,7 +263,11 @@ class JudgeEngine:
         for i, r in enumerate(reqs):
             gkey = cache_key("group", "", "", "", EvalRequest(r.patient_case, "", r.ground_truth, r.metrics))
             groups.setdefault(gkey, []).append(i)
-        chunks = [ix[j : j + max(1, self.cfg.group_size)] for ix in groups.values() for j in range(0, len(ix), max(1, self.cfg.group_size))]
+        chunks = [
+            ix[j : j + max(1, self.cfg.group_size)]
+            for ix in groups.values()
+            for j in range(0, len(ix), max(1, self.cfg.group_size))
+        ]
 
         async def run(ix: list[int]) -> None:
             results = await self._score_group([reqs[i] for i in ix])
@@ -375,11 +323,16 @@ class JudgeEngine:
             except JudgeError as e:
                 # a group answer that did not validate: each completion on its own; else fall back or fail each
                 alone = e.kind == "bad_answer"
-                outcomes = await asyncio.gather(*(self._alone(k, r) if alone else self._fallback_or_raise(e, r)
-                                                  for k, r in zip(keys, reqs, strict=True)), return_exceptions=True)
+                outcomes = await asyncio.gather(
+                    *(
+                        self._alone(k, r) if alone else self._fallback_or_raise(e, r)
+                        for k, r in zip(keys, reqs, strict=True)
+                    ),
+                    return_exceptions=True,
+                )
                 for k, o in zip(keys, outcomes, strict=True):
                     if not isinstance(o, (Verdict, JudgeError)):
-                        raise o
+                        raise o from e
                     if isinstance(o, Verdict) and not alone:
                         await self._remember(k, o)
                     result[k] = o

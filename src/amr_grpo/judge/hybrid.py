@@ -40,7 +40,9 @@ class HybridJudge:
         self.rules, self.llm, self.fallback = rules, llm, fallback
         self.weights = dict(weights or {})
         self.model = f"{rules.model}+{llm.model}"
-        self.cache_tag = f"{getattr(llm, 'cache_tag', '')};" + ",".join(f"{k}={w:g}" for k, w in sorted(self.weights.items()))
+        self.cache_tag = f"{getattr(llm, 'cache_tag', '')};" + ",".join(
+            f"{k}={w:g}" for k, w in sorted(self.weights.items())
+        )
 
     @property
     def meter(self) -> Any:

@@ -62,7 +62,10 @@ class Ledger:
 
     @property
     def estimated_cost_usd(self) -> float:
-        return self.prompt_tokens / 1000 * self.price_per_1k_prompt + self.completion_tokens / 1000 * self.price_per_1k_completion
+        return (
+            self.prompt_tokens / 1000 * self.price_per_1k_prompt
+            + self.completion_tokens / 1000 * self.price_per_1k_completion
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

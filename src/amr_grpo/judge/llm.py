@@ -218,14 +218,19 @@ class OpenAIJudge(PromptJudge):
         except openai.APITimeoutError:
             raise JudgeError("timeout", f"the judge did not answer within {self.timeout_s:g} s") from None
         except openai.APIConnectionError as e:
-            raise JudgeError("server_error", f"could not reach the judge at {self.base_url}: {type(e).__name__}") from None
+            raise JudgeError(
+                "server_error", f"could not reach the judge at {self.base_url}: {type(e).__name__}"
+            ) from None
         except openai.APIStatusError as e:
             if e.status_code == 400 and "json_validate_failed" in _error_text(e):  # Groq: JSON mode produced no JSON
                 raise AnswerError("the answer was not valid JSON (json_validate_failed)") from None
             raise self._status_error(e) from None
         u = resp.usage
-        usage = Usage(calls=1, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
-                      completion_tokens=getattr(u, "completion_tokens", 0) or 0)
+        usage = Usage(
+            calls=1,
+            prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(u, "completion_tokens", 0) or 0,
+        )
         content = resp.choices[0].message.content if resp.choices else None
         return content or "", usage
 

@@ -78,4 +78,6 @@ class LocalJudge(PromptJudge):
         try:
             return await asyncio.to_thread(self._generate, messages, max_tokens)
         except (RuntimeError, ValueError) as e:  # out of memory, a context longer than the model's, ...
-            raise JudgeError("unavailable", f"the local judge could not generate: {type(e).__name__}: {e}"[:300]) from None
+            raise JudgeError(
+                "unavailable", f"the local judge could not generate: {type(e).__name__}: {e}"[:300]
+            ) from None

@@ -121,8 +121,9 @@ def _schema(keys: Sequence[str], ids: Sequence[str]) -> str:
     return '{"results": [\n {"id": "<completion id>", ' + one + "},\n ...one entry per completion id, in order\n]}"
 
 
-def _render(case: str | dict[str, Any], gt: Any, judged: str, keys: list[str], ids: list[str], nonce: str,
-            screened: bool) -> list[dict[str, str]]:
+def _render(
+    case: str | dict[str, Any], gt: Any, judged: str, keys: list[str], ids: list[str], nonce: str, screened: bool
+) -> list[dict[str, str]]:
     system, user, _ = _template()
     note = ""
     if screened:
@@ -166,10 +167,11 @@ def render_group_prompt(reqs: Sequence[EvalRequest], *, screened: bool = False, 
     ids = [f"c{i + 1}" for i in range(len(reqs))]
     judged = "\n".join(
         f'<judged_output_{nonce} id="{i}">\n{strip_tags(r.model_output)}\n</judged_output_{nonce}>'
-        for i, r in zip(ids, reqs)
+        for i, r in zip(ids, reqs, strict=True)
     )
-    return Prompt(_render(reqs[0].patient_case, reqs[0].ground_truth, judged, keys, ids, nonce, screened),
-                  nonce, keys, ids)
+    return Prompt(
+        _render(reqs[0].patient_case, reqs[0].ground_truth, judged, keys, ids, nonce, screened), nonce, keys, ids
+    )
 
 
 # -- the answer ---------------------------------------------------------------------------------------------
@@ -247,7 +249,9 @@ def parse_answer(text: str, metrics: Sequence[str]) -> tuple[dict[str, MetricSco
     return _check_keys(ans.scores, keys, "scores"), flags
 
 
-def parse_group_answer(text: str, ids: Sequence[str], metrics: Sequence[str]) -> list[tuple[dict[str, MetricScore], Flags]]:
+def parse_group_answer(
+    text: str, ids: Sequence[str], metrics: Sequence[str]
+) -> list[tuple[dict[str, MetricScore], Flags]]:
     """A group answer {"results": [{"id", ...one answer...}]} -> one (scores, flags) per id, in the order of ids."""
     keys = resolve_metrics(list(metrics))
     try:
@@ -257,7 +261,9 @@ def parse_group_answer(text: str, ids: Sequence[str], metrics: Sequence[str]) ->
     by_id = {item.id.strip(): item for item in group.results}
     missing = [i for i in ids if i not in by_id]
     if missing or len(group.results) != len(ids):
-        raise AnswerError(f"results: expected one entry for each id {', '.join(ids)}; missing {', '.join(missing) or 'none'}")
+        raise AnswerError(
+            f"results: expected one entry for each id {', '.join(ids)}; missing {', '.join(missing) or 'none'}"
+        )
     return [
         (
             _check_keys(by_id[i].scores, keys, f"results[{i}].scores"),
@@ -267,8 +273,9 @@ def parse_group_answer(text: str, ids: Sequence[str], metrics: Sequence[str]) ->
     ]
 
 
-def build_verdict(scores: dict[str, MetricScore], flags: Flags, backend: str, model: str,
-                  injection_screened: bool = False) -> Verdict:
+def build_verdict(
+    scores: dict[str, MetricScore], flags: Flags, backend: str, model: str, injection_screened: bool = False
+) -> Verdict:
     keys = list(scores)
     return Verdict(
         scores=scores,
