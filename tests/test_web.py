@@ -1,0 +1,211 @@
+"""The validation web page: its API through TestClient, then the page itself in headless Chromium (Selenium with
+the system chromedriver) against `amr-grpo serve`'s app run by uvicorn on a loopback port with the tiny model:
+example loader, submit, decision and six scores shown, empty-field and model-failure messages, no console
+errors, a screenshot. Also opens a generated report.html in Chromium. Needs chromium + chromium-driver
+(`make tools`); without them the browser tests skip and say so."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from test_report import BASE, TRAINED, _write_run
+from tiny_lm import built_lm  # noqa: F401  (fixture)
+
+from amr_grpo.metrics import METRIC_KEYS
+from amr_grpo.report import write_report
+from amr_grpo.service.app import create_app
+from amr_grpo.service.settings import Settings
+
+EXAMPLE_1 = {"patient": "28-year-old woman, 58 kg, no known allergies, not pregnant, normal kidney function",
+             "diagnosis": "Acute uncomplicated cystitis", "prescription": "Tab Ciprofloxacin 500 mg PO BD x 3 days",
+             "setting": "OPD"}  # the page's first example; the tiny LM was fitted to answer it (Decision: Modify)
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--window-size=1200,1600"]
+needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                   reason="chromium and chromedriver not installed (make tools)")
+
+
+def _settings(model: Path, **kw) -> Settings:
+    return Settings(model_path=model, auth=kw.pop("auth", False), **kw)
+
+
+# ---------------------------------------------------------------- the API behind the page (no browser)
+
+def test_page_static_files_and_headers(built_lm):  # noqa: F811
+    with TestClient(create_app(_settings(built_lm))) as client:
+        r = client.get("/")
+        assert r.status_code == 200 and "not for clinical use" in r.text
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        assert "http://" not in r.text and "https://" not in r.text  # nothing fetched from elsewhere
+        assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+        assert client.get("/static/app.css").headers["content-type"].startswith("text/css")
+        assert client.get("/static/settings.py").status_code == 404
+
+
+def test_validate_endpoint_runs_the_policy_then_the_judge(built_lm):  # noqa: F811
+    with TestClient(create_app(_settings(built_lm))) as client:
+        r = client.post("/v1/validate", json=EXAMPLE_1)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["validation"]["decision"] == "Modify" and body["validation"]["parse_ok"]
+        assert list(body["verdict"]["scores"]) == list(METRIC_KEYS)  # all six, rubric order
+        assert body["verdict"]["judge"]["backend"] == "rules" and "not for clinical use" in body["notice"]
+        r = client.post("/v1/validate", json={**EXAMPLE_1, "patient": "   "})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "patient"
+        r = client.post("/v1/validate", json={**EXAMPLE_1, "dose": "x"})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "dose"
+
+
+def test_auth_applies_to_the_page_api(built_lm):  # noqa: F811
+    with TestClient(create_app(_settings(built_lm, auth=True, api_keys="k1"))) as client:
+        assert client.get("/").status_code == 200  # the page itself is public; running the model is not
+        assert client.post("/v1/validate", json=EXAMPLE_1).status_code == 401
+        assert client.post("/v1/validate", json=EXAMPLE_1, headers={"x-api-key": "k1"}).status_code == 200
+
+
+def test_a_model_that_does_not_load_is_a_message_not_a_crash(tmp_path):
+    (tmp_path / "broken").mkdir()
+    with TestClient(create_app(_settings(tmp_path / "broken"))) as client:
+        assert client.get("/").status_code == 200
+        r = client.post("/v1/validate", json=EXAMPLE_1)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+        assert "does not load" in r.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- the page in headless Chromium
+
+def _serve(settings: Settings) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(built_lm) -> Iterator[str]:  # noqa: F811
+    yield from _serve(_settings(built_lm))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in FLAGS:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _console_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _wait(driver, condition, timeout: float = 60):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+@needs_browser
+def test_page_in_chromium(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    d.get(server + "/")
+    _console_errors(d)  # drain the log
+    assert "not for clinical use" in d.find_element(By.ID, "notice").text.lower()
+
+    # empty fields: a message on the page naming them, the fields marked, no request sent
+    d.find_element(By.ID, "submit").click()
+    error = d.find_element(By.ID, "error")
+    assert error.is_displayed() and error.text == "Please fill in: Patient, Diagnosis, Prescription."
+    assert d.find_element(By.ID, "patient").get_attribute("aria-invalid") == "true"
+
+    # the example loader fills the form
+    examples = Select(d.find_element(By.ID, "example"))
+    assert len(examples.options) >= 3
+    examples.select_by_index(0)
+    d.find_element(By.ID, "load-example").click()
+    for key, value in EXAMPLE_1.items():
+        assert d.find_element(By.ID, key).get_attribute("value") == value
+    assert not d.find_element(By.ID, "error").is_displayed()
+
+    d.find_element(By.ID, "submit").click()
+    _wait(d, lambda drv: drv.find_element(By.ID, "result").is_displayed())
+    decision = d.find_element(By.ID, "decision")
+    assert decision.text == "Modify" and "decision-modify" in decision.get_attribute("class")
+    assert "Nitrofurantoin" in d.find_element(By.ID, "regimen").text
+    assert len(d.find_elements(By.CSS_SELECTOR, "#steps li")) == 7
+
+    # the six judge scores, each as the API gives them for the same case
+    api = httpx.post(server + "/v1/validate", json=EXAMPLE_1, timeout=60).json()["verdict"]
+    rows = d.find_elements(By.CSS_SELECTOR, "#scores tbody tr")
+    assert [r.get_attribute("data-metric") for r in rows] == list(METRIC_KEYS)
+    for r in rows:
+        score, why = r.find_element(By.CSS_SELECTOR, "td.score").text, r.find_element(By.CSS_SELECTOR, "td.justification")
+        key = r.get_attribute("data-metric")
+        assert re.fullmatch(r"[1-5]/5", score) and score == f"{api['scores'][key]['score']}/5"
+        assert why.text == api["scores"][key]["justification"]
+    assert d.find_element(By.ID, "weighted-reward").text == f"{api['weighted_reward']:.3f}"
+
+    shot = tmp_path / "web-page.png"
+    assert d.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
+    assert _console_errors(d) == []
+
+
+@needs_browser
+def test_model_failure_shows_on_the_page(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "broken").mkdir()
+    for url in _serve(_settings(tmp_path / "broken")):
+        browser.get(url + "/")
+        browser.find_element(By.ID, "load-example").click()
+        browser.find_element(By.ID, "submit").click()
+        error = _wait(browser, lambda drv: drv.find_element(By.ID, "error") if drv.find_element(
+            By.ID, "error").is_displayed() else False)
+        assert "the policy model is not loaded" in error.text and "does not load" in error.text
+        assert not browser.find_element(By.ID, "result").is_displayed()
+        # the 503 itself is logged by Chromium as a failed resource; nothing else may be
+        assert [e for e in _console_errors(browser) if "status of 503" not in e] == []
+
+
+@needs_browser
+def test_report_html_opens_without_console_errors(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    runs = [_write_run(tmp_path / "base", BASE), _write_run(tmp_path / "trained", TRAINED)]
+    html = write_report(runs, tmp_path / "rep", labels=["base", "trained"])["html"]
+    browser.get(html.as_uri())
+    imgs = browser.find_elements(By.TAG_NAME, "img")
+    assert len(imgs) >= 3
+    # every embedded plot decoded: a broken data URI has naturalWidth 0
+    assert all(browser.execute_script("return arguments[0].naturalWidth", i) > 100 for i in imgs)
+    assert "not for clinical use" in browser.find_element(By.TAG_NAME, "body").text
+    assert _console_errors(browser) == []
