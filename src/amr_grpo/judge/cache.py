@@ -24,6 +24,7 @@ from typing import Any
 from amr_grpo.judge.base import EvalRequest
 
 log = logging.getLogger("amr_grpo.judge")
+MEMORY_ITEMS = 4096  # verdicts kept in memory in front of SQLite (a few MB at most)
 _SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL, created REAL NOT NULL)"
 
 
@@ -39,6 +40,7 @@ class VerdictCache:
         self.enabled = True
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verdict-cache")
         self._conn: sqlite3.Connection | None = None
+        self._memory: dict[str, dict[str, Any]] = {}  # recent verdicts, read and written on the event loop only
         self._pool.submit(self._open).result()
 
     # -- on the cache thread ----------------------------------------------------------------------------------
@@ -128,10 +130,22 @@ class VerdictCache:
         return self._run(self.count_sync)
 
     async def aget(self, key: str) -> dict[str, Any] | None:
-        return await asyncio.wrap_future(self._pool.submit(self.get_sync, key))
+        """A verdict seen recently by this process comes from memory: no thread hop (the service's hot path)."""
+        hit = self._memory.get(key)
+        if hit is None:
+            hit = await asyncio.wrap_future(self._pool.submit(self.get_sync, key))
+            if hit is not None:
+                self._keep(key, hit)
+        return hit
 
     async def aput(self, key: str, verdict: dict[str, Any]) -> None:
+        self._keep(key, verdict)
         await asyncio.wrap_future(self._pool.submit(self.put_sync, key, verdict))
+
+    def _keep(self, key: str, verdict: dict[str, Any]) -> None:
+        self._memory[key] = verdict
+        while len(self._memory) > MEMORY_ITEMS:  # oldest first
+            self._memory.pop(next(iter(self._memory)), None)
 
     def close(self) -> None:
         if self._conn is not None:
