@@ -19,7 +19,8 @@ TABLE = [
          "diagnosis": "CAP", "prescription": "Inj Piptaz 4.5 g IV q6h x 7 days"},
     ),
     (
-        "32 yo F, G2P1 at 32 weeks, allergic to penicillin. Dx: acute cystitis. Rx: Tab nitrofurantoin 100 mg BD x 5 d. "
+        "32 yo F, G2P1 at 32 weeks, allergic to penicillin. Dx: acute cystitis. "
+        "Rx: Tab nitrofurantoin 100 mg BD x 5 d. "
         "c/s: E. coli sensitive to nitrofurantoin, fosfomycin",
         {"p.age": 32, "p.sex": "F", "p.pregnant": True, "p.gestation_weeks": 32, "p.allergies": ["penicillin"],
          "p.cultures": "E. coli sensitive to nitrofurantoin, fosfomycin", "diagnosis": "acute cystitis",
@@ -41,7 +42,7 @@ TABLE = [
     (
         "Mr. Rao, 66 yrs, wt 72 kg, CrCl < 30 ml/min, admitted to ICU. Started on meropenem 1 g IV q8h. "
         "Known case of epilepsy on valproate 500 mg BD.",
-        # "< 30" is stored just below 30 so "below 30" checks see it; meropenem was started, it is not a current medicine
+        # "< 30" is stored just below 30 so "below 30" checks see it; meropenem was started: not a current medicine
         {"p.age": 66, "p.sex": "M", "p.weight_kg": 72, "p.crcl_ml_min": 29.9, "p.comorbidities": ["epilepsy"],
          "p.current_medicines": ["valproate"], "setting": "ICU", "prescription": "Started on meropenem 1 g IV q8h."},
     ),
@@ -140,7 +141,8 @@ def test_ground_truth_from_reference_text() -> None:
 
 
 def test_ground_truth_from_dict_and_none() -> None:
-    gt = read_ground_truth({"decision": "reject", "regimen": "No antibiotic", "syndrome": "viral_urti", "flags": "x, y"})
+    gt = read_ground_truth({"decision": "reject", "regimen": "No antibiotic", "syndrome": "viral_urti",
+                            "flags": "x, y"})
     assert gt.decision == Decision.REJECT and gt.recommended_regimen == "No antibiotic"
     assert gt.syndrome == "viral_urti" and gt.flags == ["x", "y"]
     # a dict carrying only the reference text gets its decision from that text

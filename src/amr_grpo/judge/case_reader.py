@@ -5,7 +5,8 @@ Free text: "45/M", "45 yo F", "G2P1 at 32 weeks", "pregnant, 2nd trimester", "k/
 "allergic to penicillin", "NKDA", "CrCl 25 ml/min", "eGFR 40", "S. Cr 2.1 mg/dl" (+ age, weight, sex ->
 Cockcroft-Gault), "on warfarin, sertraline", "Dx: ...", "Rx: ...", "c/s: E. coli sensitive to ...".
 Nothing is guessed: a field the text does not state stays None / empty.
-Try it: python -c "from amr_grpo.judge.case_reader import read_case as r; print(r('70/M, 60 kg, S. Cr 2.1 mg/dl. Dx: CAP. Rx: Inj Piptaz 4.5 g IV q6h'))"
+Try it:
+  python -c "from amr_grpo.judge.case_reader import read_case as r; print(r('70/M, 60 kg, S. Cr 2.1 mg/dl. Dx: CAP'))"
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ _LABELS = {
     r"o/e|co-?morbidit(?:y|ies)|k/c/o|renal\s+function|weight|wt",
 }
 _LABEL = re.compile(
-    r"(?:^|(?<=[\n.;|,]))[ \t*#-]*(?P<label>" + "|".join(f"(?P<{k}>{v})" for k, v in _LABELS.items()) + r")\s*(?::|-\s)",
+    r"(?:^|(?<=[\n.;|,]))[ \t*#-]*(?P<label>" + "|".join(f"(?P<{k}>{v})" for k, v in _LABELS.items())
+    + r")\s*(?::|-\s)",
     _F,
 )
 
@@ -51,7 +53,8 @@ _WEIGHT = re.compile(r"\b(?:wt|weight|body\s*weight|bw)\.?\s*(?:of|is|=|:|-)?\s*
 
 # ---- renal function ----
 _LESS = r"(<|less\s+than|below|under)?\s*"
-_CRCL = re.compile(r"\b(?:crcl|cr\.?\s*cl|ccr|creatinine\s+clearance|clcr)\b\s*(?:of|is|was|=|:|~|-|approx\.?|about)*\s*"
+_CRCL = re.compile(r"\b(?:crcl|cr\.?\s*cl|ccr|creatinine\s+clearance|clcr)\b\s*"
+                   r"(?:of|is|was|=|:|~|-|approx\.?|about)*\s*"
                    + _LESS + _NUM, _F)
 _EGFR = re.compile(r"\be?gfr\b\s*(?:of|is|was|=|:|~|-|approx\.?|about)*\s*" + _LESS + _NUM, _F)
 _SCR = re.compile(
@@ -86,7 +89,8 @@ _ALLERGEN_ALIASES = {"pcn": "penicillin", "penicillins": "penicillin", "pencilli
                      "sulpha": "sulfa", "sulphonamide": "sulfonamide", "sulphonamides": "sulfonamide",
                      "sulfonamides": "sulfonamide", "sulfa drugs": "sulfa", "sulpha drugs": "sulfa",
                      "cephalosporins": "cephalosporin", "beta lactam": "beta-lactam", "beta-lactams": "beta-lactam",
-                     "beta lactams": "beta-lactam", "quinolones": "fluoroquinolone", "fluoroquinolones": "fluoroquinolone",
+                     "beta lactams": "beta-lactam", "quinolones": "fluoroquinolone",
+                     "fluoroquinolones": "fluoroquinolone",
                      "macrolides": "macrolide", "carbapenems": "carbapenem"}
 _ALLERGEN_NOISE = re.compile(r"\(.*?\)|\b(?:known|h/o|history\s+of|severe|mild|drug|drugs|group|class|a|an|the|"
                              r"with|has|had|have|reported|documented|patient|pt|of|rash|anaphylaxis|urticaria|hives|"
@@ -112,7 +116,8 @@ _MED_PREFIX = re.compile(r"^(?:tab|tabs|cap|caps|inj|syp|syr|t|c)\.?\s+", _F)
 _MED_DOSE = re.compile(r"\s+\d.*$|\s+\((?:.*)\)$")
 _SPLIT = re.compile(r"\s*(?:,|/|&|\+|;|\band\b)\s*", _F)
 _CULTURE = re.compile(r"\b(?:c/s|c\s*&\s*s|(?:urine|blood|sputum|pus|csf|wound|tracheal)?\s*cultures?"
-                      r"(?:\s+and\s+sensitivity)?|ast|sensitivity\s+report)\s*[:=-]?\s*((?:grew|showed|positive|:)?[^\n]+?)"
+                      r"(?:\s+and\s+sensitivity)?|ast|sensitivity\s+report)\s*[:=-]?\s*"
+                      r"((?:grew|showed|positive|:)?[^\n]+?)"
                       r"(?=\.\s+(?-i:[A-Z])|\.?\s*$|\n|;)", _F)
 _SETTINGS = (("ICU", re.compile(r"\b(?:[mst]?icu|intensive\s+care|on\s+ventilator|ventilated|hdu)\b", _F)),
              ("ward", re.compile(r"\b(?:ward|admitted|inpatient|in-patient|ipd|hospitali[sz]ed)\b", _F)),
@@ -298,6 +303,8 @@ def _patient_from_dict(d: dict[str, Any]) -> Patient:
         if v is None:
             continue
         if name in _LIST_FIELDS:
+            if not isinstance(v, (str, list, tuple)):
+                v = str(v)  # a number or a mapping where a list belongs: read its text, never crash
             if isinstance(v, str):
                 v = [] if _NKDA.search(v) or v.strip().lower() in ("none", "nil", "no") else (
                     _allergens("allergic to " + v) if name == "allergies" else _items(v))
@@ -368,9 +375,18 @@ def read_ground_truth(gt: str | dict[str, Any] | GroundTruth | None) -> GroundTr
     d = dict(gt)
     if isinstance(d.get("decision"), Decision):
         d["decision"] = d["decision"].value
+    if not isinstance(d.get("decision"), str):
+        d["decision"] = None  # a list or a number is no decision: unknown, never a guess
+    for key in ("recommended_regimen", "regimen", "reference", "citation", "syndrome"):
+        if key in d and d[key] is not None and not isinstance(d[key], str):
+            d[key] = None
     for key in ("issues", "flags"):
         if isinstance(d.get(key), str):
             d[key] = _items(d[key])
+        elif key in d and not isinstance(d[key], list):
+            d[key] = []
+        elif key in d:
+            d[key] = [str(x) for x in d[key]]
     out = GroundTruth.from_dict(d)
     if isinstance(out.reference, str) and out.reference.strip() and (out.decision is None or not out.citation):
         v = parse_validation(out.reference)

@@ -59,7 +59,7 @@ def screen(text: str | None) -> bool:
     if not text:
         return False
     low = text.lower()
-    for pattern, anchors in zip(_COMPILED, ANCHORS):
+    for pattern, anchors in zip(_COMPILED, ANCHORS, strict=True):
         for a in anchors:
             if a in low:
                 if pattern.search(low):

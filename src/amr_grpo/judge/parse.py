@@ -8,7 +8,8 @@
 Tolerant of markdown (bold, headers, bullets, block quotes), case, numbering styles ("Step 1:", "1.", "**Step 1 -**",
 "Step one"), spacing, and headers whose value is on the next line. It never guesses: a missing, unreadable or
 self-contradicting decision gives parse_ok=False with the reason in `problems`.
-Try it: python -c "from amr_grpo.judge.parse import parse_validation as p; print(p('Step 1 - x: y\\nDecision: **Modify**'))"
+Try it:
+  python -c "from amr_grpo.judge.parse import parse_validation as p; print(p('Step 1 - x: y\\nDecision: **Modify**'))"
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ _DECISION_FIRST, _REGIMEN_FIRST, _REFERENCE_FIRST = frozenset("fodv"), frozenset
 _WORD_NUMBERS = "one|two|three|four|five|six|seven|eight|nine|ten"
 # "Step 1 - Title: text", "Step 1: text", "Step one. text", "STEP 2)"; also bare "1." / "1)" / "(1)" numbering.
 _STEP = re.compile(
-    rf"^(?:step\s*(?P<n>\d{{1,2}}|{_WORD_NUMBERS})\b\s*[-\u2013\u2014:.)]?|\(?(?P<m>\d{{1,2}})\s*[.):]\s)\s*(?P<body>.*)$",
+    rf"^(?:step\s*(?P<n>\d{{1,2}}|{_WORD_NUMBERS})\b\s*[-\u2013\u2014:.)]?|\(?(?P<m>\d{{1,2}})\s*[.):]\s)"
+    r"\s*(?P<body>.*)$",
     re.IGNORECASE,
 )
 # Header lines (after decoration is stripped). The value may be empty: it is then on the next line.
-_DECISION = re.compile(r"^(?:final\s+|overall\s+)?(?:decision|verdict)\s*(?::|[-\u2013\u2014](?!\w)|=)\s*(?P<v>.*)$", re.I)
+_SEP = r"\s*(?::|[-\u2013\u2014](?!\w)|=)\s*"  # ":", " - " (not "decision-making"), "="
+_DECISION = re.compile(r"^(?:final\s+|overall\s+)?(?:decision|verdict)" + _SEP + r"(?P<v>.*)$", re.I)
 _REGIMEN = re.compile(
     r"^(?:recommended|suggested|proposed|corrected|final)?\s*(?:antibiotic\s+|antimicrobial\s+)?regimen"
     r"\s*(?::|[-\u2013\u2014](?!\w)|=)\s*(?P<v>.*)$",
     re.I,
 )
-_REFERENCE = re.compile(r"^(?:references?|citations?|sources?|guideline\s+reference)\s*(?::|[-\u2013\u2014](?!\w)|=)\s*(?P<v>.*)$", re.I)
+_REFERENCE = re.compile(r"^(?:references?|citations?|sources?|guideline\s+reference)" + _SEP + r"(?P<v>.*)$", re.I)
 _DECISION_WORD = re.compile(r"\b(approved?|modif(?:y|ied|ication)|reject(?:ed)?)\b", re.I)
 # "None", "N/A", "no antibiotic", "not applicable", "-": a regimen field that deliberately names no drug.
 _NO_REGIMEN = re.compile(

@@ -21,7 +21,13 @@ from amr_grpo.judge import injection
 from amr_grpo.judge.base import EvalRequest
 from amr_grpo.judge.parse import as_prescribed, no_regimen, parse_validation
 from amr_grpo.judge.rules_context import (
-    ACK_STEMS, CaseContext, RegimenCheck, Risk, case_context, check_regimen, expected_decisions,
+    ACK_STEMS,
+    CaseContext,
+    RegimenCheck,
+    Risk,
+    case_context,
+    check_regimen,
+    expected_decisions,
 )
 from amr_grpo.metrics import resolve_metrics, rubric_version, weighted_reward
 from amr_grpo.records import Decision, Dose, MetricScore, Validation, Verdict
@@ -79,7 +85,7 @@ def step_topics(text: str) -> set[int]:
     return {int(x[1:]) for x in labels_of(words_of(text)) if x[0] == "t"}
 
 
-MIN_STEPS, MAX_STEPS, MIN_STEP_WORDS = 6, 8, 4
+MIN_STEPS, MAX_STEPS, MIN_STEP_WORDS = 6, 8, 3  # a step needs its title and some text: 'Duration: 5 days'
 # Statements that deny a risk factor the case has ("calls it safe").
 _DENIES = {
     "allergy": re.compile(r"\bno\s+(?:known\s+)?(?:drug\s+)?allerg|\bnkda\b|allerg\w*\s*[:=-]?\s*(?:none|nil)\b|"
@@ -143,7 +149,7 @@ def _read(ctx: CaseContext, v: Validation) -> _Reading:
     rc = check_regimen(ctx, endorsed)
     risks = list(ctx.risks)
     for d in endorsed or ():
-        risks += [r for r in ctx.drug_risks(d.drug or "") if r not in risks]
+        risks += [r for r in ctx.drug_risks(d.drug or "", d.route) if r not in risks]
     kinds = {r.kind for r in risks}
     low = text.lower()
     denied = [k for k, rx in _DENIES.items() if k in kinds and any(a in low for a in _DENY_ANCHORS[k])

@@ -4,7 +4,8 @@
 ground truth, finds the knowledge-base syndrome, parses the prescription, lists the regimens the guideline accepts
 (ground truth, first line, alternatives) and every patient risk factor the validation must acknowledge.
 `check_regimen(ctx, doses)` scores a regimen against that context (guideline_adherence anchors).
-Try it: python -c "from amr_grpo.judge.rules_context import case_context as c; print(c('70/M 60 kg S. Cr 2.1. Dx: CAP', None).risks)"
+Try it:
+  python -c "from amr_grpo.judge.rules_context import case_context as c; print(c('70/M 60 kg S. Cr 2.1 Dx: CAP', None))"
 """
 
 from __future__ import annotations
@@ -81,12 +82,19 @@ class CaseContext:
     no_antibiotic: bool  # the guideline (or ground truth) says no antibiotic is indicated
     risks: tuple[Risk, ...]  # case-level: acknowledged in the steps whatever the output recommends
     diagnosis_terms: re.Pattern[str] | None
-    _drug_risks: dict[str, tuple[Risk, ...]] = field(default_factory=dict)
+    _drug_risks: dict[tuple[str, str | None], tuple[Risk, ...]] = field(default_factory=dict)
 
-    def drug_risks(self, drug: str) -> tuple[Risk, ...]:
-        if drug not in self._drug_risks:
-            self._drug_risks[drug] = _risks_for_drug(self.case, drug)
-        return self._drug_risks[drug]
+    def normal_target(self, drug: str) -> Target | None:
+        """The guideline's normal-renal-function dose of this drug for the syndrome (not the ground truth's, which
+        may already be adjusted); None when the syndrome's regimens do not use it."""
+        return next((t for o in self.options if o.kind != "ground truth" for t in o.targets if t.drug == drug), None)
+
+    def drug_risks(self, drug: str, route: str | None = None) -> tuple[Risk, ...]:
+        """The patient's risk factors for this drug (by route where the renal bands differ), memoised."""
+        k = (drug, route)
+        if k not in self._drug_risks:
+            self._drug_risks[k] = _risks_for_drug(self.case, drug, route)
+        return self._drug_risks[k]
 
 
 # Word stems that acknowledge each kind of risk factor (a word starting with the stem; "$" = the whole word).
@@ -121,14 +129,14 @@ def _pregnancy_flags(action: str, weeks: float | None) -> tuple[bool, bool]:
     return True, first or term
 
 
-def _risks_for_drug(case: Case, drug: str) -> tuple[Risk, ...]:
+def _risks_for_drug(case: Case, drug: str, route: str | None = None) -> tuple[Risk, ...]:
     kb, p = load_kb(), case.patient
     d = kb.drug(drug)
     name = d.name if d else drug
     out: list[Risk] = []
     if p.allergies and (why := kb.allergy_conflict(drug, p.allergies)):
         out.append(Risk("allergy", why, (), drug, True, True, "avoid"))
-    if p.crcl_ml_min is not None and (band := kb.renal_band(drug, p.crcl_ml_min)) and band.action != "no_change":
+    if p.crcl_ml_min is not None and (band := kb.renal_band(drug, p.crcl_ml_min, route)) and band.action != "no_change":
         out.append(Risk("renal", f"{name} at CrCl {p.crcl_ml_min:g} mL/min: {band.action} ({band.advice})",
                         (), drug, True, band.action == "avoid", band.action))
     if p.pregnant and (rule := kb.pregnancy_rule(drug)):
@@ -143,12 +151,13 @@ def _risks_for_drug(case: Case, drug: str) -> tuple[Risk, ...]:
     return tuple(out)
 
 
-def _case_risks(case: Case, drugs: list[str], ctx_drug_risks: dict[str, tuple[Risk, ...]]) -> tuple[Risk, ...]:
+def _case_risks(case: Case, drugs: list[tuple[str, str | None]],
+                ctx_drug_risks: dict[tuple[str, str | None], tuple[Risk, ...]]) -> tuple[Risk, ...]:
     p = case.patient
     risks: list[Risk] = []
     for drug in drugs:
-        ctx_drug_risks[drug] = _risks_for_drug(case, drug)
-        risks.extend(ctx_drug_risks[drug])
+        ctx_drug_risks[drug] = _risks_for_drug(case, *drug)
+        risks.extend(r for r in ctx_drug_risks[drug] if r not in risks)
     kinds = {r.kind for r in risks}
     if p.allergies and "allergy" not in kinds:
         risks.append(Risk("allergy", "allergy to " + ", ".join(p.allergies), major=False))
@@ -167,21 +176,28 @@ def _target_from_dose(d: Dose) -> Target | None:
                   d.duration_days)
 
 
-def _options(syndrome: Syndrome | None, gt_doses: list[Dose], case: Case) -> tuple[Option, ...]:
+def _one_route(route: str | None) -> str | None:
+    """'PO/IV' (either) -> None, so a renal lookup takes the drug's default bands."""
+    return route if route in ("PO", "IV", "IM") else None
+
+
+def _options(syndrome: Syndrome | None, gt_doses: list[Dose], gt_text: str, case: Case) -> tuple[Option, ...]:
     out: list[Option] = []
     gt_targets = tuple(t for t in map(_target_from_dose, gt_doses) if t)
     if gt_targets:
-        out.append(Option(gt_targets, "ground-truth regimen", "ground truth"))
+        out.append(Option(gt_targets, gt_text, "ground truth"))
     if syndrome is None:
         return tuple(out)
     first = [Option(tuple(map(_target, r.items)), r.text, "first-line") for r in syndrome.first_line]
-    blocked = all(any(rk.contraindicated for t in o.targets for rk in _risks_for_drug(case, t.drug)) for o in first)
+    blocked = all(any(rk.contraindicated for t in o.targets
+                      for rk in _risks_for_drug(case, t.drug, _one_route(t.route))) for o in first)
     p = case.patient
     for r in syndrome.alternatives:
         when = r.when.lower()
         reason = blocked or (bool(p.allergies) and "allerg" in when) or (bool(p.pregnant) and "pregnan" in when) or (
             p.crcl_ml_min is not None and p.crcl_ml_min < RENAL_CONCERN_CRCL and "renal" in when)
-        first.append(Option(tuple(map(_target, r.items)), r.text + (f" ({r.when})" if r.when else ""), "alternative", reason))
+        text = r.text + (f" ({r.when})" if r.when else "")
+        first.append(Option(tuple(map(_target, r.items)), text, "alternative", reason))
     return tuple(out + first)
 
 
@@ -207,12 +223,13 @@ def _diagnosis_terms(case: Case, syndrome: Syndrome | None) -> re.Pattern[str] |
     return re.compile("|".join(re.escape(w) if not w.startswith("\\b") else w for w in alts), _F) if alts else None
 
 
-def _key(obj: Any) -> str:
-    return obj if isinstance(obj, str) else "\x00" + json.dumps(obj, sort_keys=True, default=str)
+def _key(obj: Any) -> tuple[str, str]:
+    """A hashable cache key: ("s", text) for text, ("j", canonical JSON) for a structured value."""
+    return ("s", obj) if isinstance(obj, str) else ("j", json.dumps(obj, sort_keys=True, default=str))
 
 
-def _unkey(k: str) -> Any:
-    return json.loads(k[1:]) if k.startswith("\x00") else k
+def _unkey(k: tuple[str, str]) -> Any:
+    return json.loads(k[1]) if k[0] == "j" else k[1]
 
 
 def case_context(patient_case: str | dict[str, Any], ground_truth: str | dict[str, Any] | None) -> CaseContext:
@@ -221,7 +238,7 @@ def case_context(patient_case: str | dict[str, Any], ground_truth: str | dict[st
 
 
 @lru_cache(maxsize=4096)
-def _cached_context(case_key: str, gt_key: str | None) -> CaseContext:
+def _cached_context(case_key: tuple[str, str], gt_key: tuple[str, str] | None) -> CaseContext:
     case = read_case(_unkey(case_key))
     gt = read_ground_truth(None if gt_key is None else _unkey(gt_key))
     syndrome, via = find_syndrome(case, gt)
@@ -230,10 +247,10 @@ def _cached_context(case_key: str, gt_key: str | None) -> CaseContext:
     gt_none = bool(gt_text) and no_regimen(gt_text)
     gt_doses = [] if gt_none else parse_regimen(gt_text)
     no_abx = gt_none or bool(syndrome and syndrome.no_antibiotic and not gt_doses)
-    drugs = list(dict.fromkeys([d.drug for d in prescribed if d.drug] + [d.drug for d in gt_doses if d.drug]))
-    memo: dict[str, tuple[Risk, ...]] = {}
+    drugs = list(dict.fromkeys((d.drug, d.route) for d in (*prescribed, *gt_doses) if d.drug))
+    memo: dict[tuple[str, str | None], tuple[Risk, ...]] = {}
     risks = _case_risks(case, drugs, memo)
-    return CaseContext(case, gt, syndrome, via, prescribed, _options(syndrome, gt_doses, case), no_abx, risks,
+    return CaseContext(case, gt, syndrome, via, prescribed, _options(syndrome, gt_doses, gt_text, case), no_abx, risks,
                        _diagnosis_terms(case, syndrome), memo)
 
 
@@ -302,8 +319,9 @@ def _compare(ctx: CaseContext, d: Dose, t: Target) -> tuple[list[str], list[str]
     major: list[str] = []
     minor: list[str] = []
     name = d.drug or "?"
-    renal = next((r for r in ctx.drug_risks(name) if r.kind == "renal" and r.action in ("adjust", "review")), None)
-    if renal and renally_adjusted(ctx, d, t):
+    renal = next((r for r in ctx.drug_risks(name, d.route) if r.kind == "renal" and r.action in ("adjust", "review")),
+                 None)
+    if renal and renally_adjusted(ctx, d, ctx.normal_target(name)):
         pass  # an adjusted dose is judged by the renal check, not against the normal dose
     elif renal and renal.action == "adjust":
         major.append(f"{name}: no renal adjustment ({renal.detail})")
@@ -318,7 +336,8 @@ def _compare(ctx: CaseContext, d: Dose, t: Target) -> tuple[list[str], list[str]
             comparable = [(a, b, tol) for a, b, tol in got if a is not None and b is not None]
             if not comparable and d.dose_mg is None and d.dose_mg_per_kg is None and d.dose_units is None:
                 major.append(f"{name}: dose not stated")
-            elif comparable and not any(b * (1 - tol) <= a <= (t.dose_max or b) * (1 + tol) for a, b, tol in comparable):
+            elif comparable and not any(b * (1 - tol) <= a <= (t.dose_max or b) * (1 + tol)
+                                        for a, b, tol in comparable):
                 want = next(b for b in (t.mg, t.per_kg, t.units) if b is not None)
                 major.append(f"{name}: dose differs from the guideline ({want:g}"
                              + (f"-{t.dose_max:g})" if t.dose_max else ")"))
@@ -327,8 +346,10 @@ def _compare(ctx: CaseContext, d: Dose, t: Target) -> tuple[list[str], list[str]
             if d.interval_h is None:
                 major.append(f"{name}: frequency not stated")
             elif not t.interval_h - 0.5 <= d.interval_h <= hi + 0.5:
-                major.append(f"{name}: every {d.interval_h:g} h, guideline every {t.interval_h:g}"
-                             + (f"-{hi:g} h" if hi != t.interval_h else " h"))
+                want = "a single dose" if t.interval_h == 0 else f"every {t.interval_h:g}" + (
+                    f"-{hi:g} h" if hi != t.interval_h else " h")
+                got = "a single dose" if d.interval_h == 0 else f"every {d.interval_h:g} h"
+                major.append(f"{name}: {got}, guideline {want}")
     if t.route and d.route is None:
         minor.append(f"{name}: route not stated")
     elif t.route and d.route and d.route not in t.route.split("/"):
@@ -379,10 +400,10 @@ def check_regimen(ctx: CaseContext, doses: tuple[Dose, ...] | None) -> RegimenCh
         if ctx.options:
             return RegimenCheck(1, f"withholds antibiotics where the guideline gives '{ctx.options[0].text}'")
         return RegimenCheck(3, "no antibiotic; no guideline entry found to check it against")
-    contra = tuple(r.detail for d in doses if d.drug for r in ctx.drug_risks(d.drug) if r.contraindicated)
+    contra = tuple(r.detail for d in doses if d.drug for r in ctx.drug_risks(d.drug, d.route) if r.contraindicated)
     unadjusted = tuple(d.drug for d in doses if d.drug and any(
-        r.kind == "renal" and r.action == "adjust" for r in ctx.drug_risks(d.drug)) and not renally_adjusted(
-        ctx, d, next((t for o in ctx.options for t in o.targets if t.drug == d.drug), None)))
+        r.kind == "renal" and r.action == "adjust" for r in ctx.drug_risks(d.drug, d.route)) and not renally_adjusted(
+        ctx, d, ctx.normal_target(d.drug)))
     if contra:
         return RegimenCheck(1, "contraindicated for this patient: " + contra[0], contra, unadjusted)
     if ctx.no_antibiotic:
