@@ -4,6 +4,7 @@ plain-text prompt, a LoRA adapter dir over its base, a merged model, and bad mod
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,12 @@ def test_cli_validate_text_case_file_and_errors(built_lm, tmp_path):  # noqa: F8
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["validation"]["decision"] == "Modify" and out["verdict"] is None
+
+    r = CliRunner().invoke(app, ["validate", "--model", str(built_lm), "--case", str(case_file), "--judge", "rules",
+                                 "--max-new-tokens", "220"])
+    assert r.exit_code == 0, r.output
+    assert "judge rules (rules-v1)" in r.output and "Guideline adherence" in r.output
+    assert re.search(r"weighted reward 0\.\d{3}", r.output)
 
     for args, message in [
         (["--model", str(tmp_path / "missing" / "m"), "--text", "x"], "not found"),

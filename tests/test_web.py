@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fake_openai import FakeOpenAI
 from fastapi.testclient import TestClient
 from test_report import BASE, TRAINED, _write_run
 from tiny_lm import built_lm  # noqa: F401  (fixture)
@@ -42,29 +43,33 @@ def _settings(model: Path, **kw) -> Settings:
 
 # ---------------------------------------------------------------- the API behind the page (no browser)
 
-def test_page_static_files_and_headers(built_lm):  # noqa: F811
-    with TestClient(create_app(_settings(built_lm))) as client:
-        r = client.get("/")
-        assert r.status_code == 200 and "not for clinical use" in r.text
-        assert "default-src 'self'" in r.headers["content-security-policy"]
-        assert "http://" not in r.text and "https://" not in r.text  # nothing fetched from elsewhere
-        assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
-        assert client.get("/static/app.css").headers["content-type"].startswith("text/css")
-        assert client.get("/static/settings.py").status_code == 404
+@pytest.fixture(scope="module")
+def client(built_lm) -> Iterator[TestClient]:  # noqa: F811
+    with TestClient(create_app(_settings(built_lm))) as c:
+        yield c
 
 
-def test_validate_endpoint_runs_the_policy_then_the_judge(built_lm):  # noqa: F811
-    with TestClient(create_app(_settings(built_lm))) as client:
-        r = client.post("/v1/validate", json=EXAMPLE_1)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["validation"]["decision"] == "Modify" and body["validation"]["parse_ok"]
-        assert list(body["verdict"]["scores"]) == list(METRIC_KEYS)  # all six, rubric order
-        assert body["verdict"]["judge"]["backend"] == "rules" and "not for clinical use" in body["notice"]
-        r = client.post("/v1/validate", json={**EXAMPLE_1, "patient": "   "})
-        assert r.status_code == 422 and r.json()["error"]["field"] == "patient"
-        r = client.post("/v1/validate", json={**EXAMPLE_1, "dose": "x"})
-        assert r.status_code == 422 and r.json()["error"]["field"] == "dose"
+def test_page_static_files_and_headers(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "not for clinical use" in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert "http://" not in r.text and "https://" not in r.text  # nothing fetched from elsewhere
+    assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/static/app.css").headers["content-type"].startswith("text/css")
+    assert client.get("/static/settings.py").status_code == 404
+
+
+def test_validate_endpoint_runs_the_policy_then_the_judge(client):
+    r = client.post("/v1/validate", json=EXAMPLE_1)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["validation"]["decision"] == "Modify" and body["validation"]["parse_ok"]
+    assert list(body["verdict"]["scores"]) == list(METRIC_KEYS)  # all six, rubric order
+    assert body["verdict"]["judge"]["backend"] == "rules" and "not for clinical use" in body["notice"]
+    r = client.post("/v1/validate", json={**EXAMPLE_1, "patient": "   "})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "patient"
+    r = client.post("/v1/validate", json={**EXAMPLE_1, "dose": "x"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "dose"
 
 
 def test_auth_applies_to_the_page_api(built_lm):  # noqa: F811
@@ -72,6 +77,23 @@ def test_auth_applies_to_the_page_api(built_lm):  # noqa: F811
         assert client.get("/").status_code == 200  # the page itself is public; running the model is not
         assert client.post("/v1/validate", json=EXAMPLE_1).status_code == 401
         assert client.post("/v1/validate", json=EXAMPLE_1, headers={"x-api-key": "k1"}).status_code == 200
+
+
+def test_the_page_uses_the_services_judge_and_survives_its_failure(built_lm, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("FAKE_JUDGE_KEY", "k")
+    with FakeOpenAI(default_score=3) as fake:
+        settings = _settings(built_lm, judge_backend="openai", judge_base_url=fake.base_url, judge_model="fake-judge",
+                             judge_api_key_env="FAKE_JUDGE_KEY", cache_path=tmp_path / "cache.sqlite",
+                             judge_overrides=("max_retries=0",))
+        with TestClient(create_app(settings)) as client:
+            body = client.post("/v1/validate", json=EXAMPLE_1).json()
+            assert body["verdict"]["judge"]["backend"] == "openai" and len(fake.requests) == 1
+            assert {s["score"] for s in body["verdict"]["scores"].values()} == {3}
+            fake.rate_500 = 1.0  # the judge fails: the validation still comes back, with the judge's error
+            r = client.post("/v1/validate", json={**EXAMPLE_1, "setting": "ward"})
+            assert r.status_code == 200 and r.json()["verdict"] is None
+            assert r.json()["judge_error"]["code"] == "judge_server_error"
+            assert r.json()["validation"]["raw"]
 
 
 def test_a_model_that_does_not_load_is_a_message_not_a_crash(tmp_path):
@@ -168,8 +190,9 @@ def test_page_in_chromium(server, browser, tmp_path):
     rows = d.find_elements(By.CSS_SELECTOR, "#scores tbody tr")
     assert [r.get_attribute("data-metric") for r in rows] == list(METRIC_KEYS)
     for r in rows:
-        score, why = r.find_element(By.CSS_SELECTOR, "td.score").text, r.find_element(By.CSS_SELECTOR, "td.justification")
         key = r.get_attribute("data-metric")
+        score = r.find_element(By.CSS_SELECTOR, "td.score").text
+        why = r.find_element(By.CSS_SELECTOR, "td.justification")
         assert re.fullmatch(r"[1-5]/5", score) and score == f"{api['scores'][key]['score']}/5"
         assert why.text == api["scores"][key]["justification"]
     assert d.find_element(By.ID, "weighted-reward").text == f"{api['weighted_reward']:.3f}"

@@ -83,7 +83,8 @@ def load_model(path: str | Path, base_model: str | None = None, device: str | No
         raise
     except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"model {path} does not load: {first}", "check the path; the hub is not reachable offline") from None
+        hint = "check the path; a hub id needs the network or a local cache"
+        raise UserError(f"model {path} does not load: {first}", hint) from None
     model.to(device).eval()
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:

@@ -186,7 +186,8 @@ def build(runs: Sequence[Run], train_log: list[dict[str, Any]] | None = None,
          Block("p", "Mean judge score (1-5) with a 95% percentile-bootstrap interval (2000 resamples); outputs "
                     "the judge could not score are left out, not counted as 0. Weighted reward = sum(w * score/5) "
                     "/ sum(w), with its bootstrap standard error (SE)."),
-         _metric_table(runs), Block("img", "Score per metric", png=plots.metric_bars(labels, [r.summary for r in runs])),
+         _metric_table(runs),
+         Block("img", "Score per metric", png=plots.metric_bars(labels, [r.summary for r in runs])),
          Block("h2", "Decisions"), _decision_table(runs)]
     b += [_confusion_table(r) for r in runs]
     b.append(Block("img", "Confusion matrices", png=plots.confusion_matrices(labels, [r.summary for r in runs])))

@@ -39,7 +39,7 @@ def evaluate_cmd(
     judge: Annotated[JudgeName, typer.Option(help="Judge backend scoring the six metrics.")] = "rules",
     judge_config: JudgeConfigFile = None,
     judge_opt: JudgeOpt = None,
-    outputs: Annotated[Path | None, typer.Option(help="Rescore this results.jsonl's outputs instead of generating.")] = None,
+    outputs: Annotated[Path | None, typer.Option(help="Rescore this results.jsonl's outputs, no generation.")] = None,
     base_model: BaseModel = None,
     max_samples: Annotated[int | None, typer.Option(help="Evaluate only the first N records.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 8,
@@ -50,7 +50,8 @@ def evaluate_cmd(
     seed: Seed = 0,
 ) -> None:
     """Generate validations for a dataset split and score them on all six metrics."""
-    from amr_grpo.evaluate import evaluate, judge_config as make_judge_config
+    from amr_grpo.evaluate import evaluate
+    from amr_grpo.evaluate import judge_config as make_judge_config
     from amr_grpo.generation import GenerationSettings
 
     gen = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=sample,
@@ -103,7 +104,9 @@ def _read_case_file(path: Path) -> tuple[Any, Any]:
 
 def validate_cmd(
     model: Model,
-    case: Annotated[Path | None, typer.Option(help="Case file: JSON ({patient, diagnosis, prescription}) or text.")] = None,
+    case: Annotated[Path | None, typer.Option(help="Case file: JSON {patient, diagnosis, prescription}, or text.")] = (
+        None
+    ),
     text: Annotated[str | None, typer.Option(help="The case as free text.")] = None,
     judge: Annotated[JudgeName | None, typer.Option(help="Also score the validation with this judge.")] = None,
     judge_config: JudgeConfigFile = None,
