@@ -65,7 +65,7 @@ def prepare(
     table = Table(title=f"amr-grpo prepare -> {out}", caption=NOTICE)
     table.add_column("")
     table.add_column("records", justify="right")
-    table.add_column("by decision")
+    table.add_column("details")
     table.add_row("read", str(summary.read), ", ".join(f"{k} {v}" for k, v in sorted(summary.kinds.items())))
     for s in SPLITS:
         table.add_row(f"written: {s}", str(summary.written[s]),

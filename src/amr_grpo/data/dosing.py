@@ -22,7 +22,8 @@ _ONCE = re.compile(r"\bonce\s+daily\b|\bOD\b|\bdaily\b", re.I)
 _TWICE = re.compile(r"\btwice\s+daily\b|\bBD\b", re.I)
 _FRACTION = [(re.compile(r"\b(?:half|50\s*%)", re.I), 0.5), (re.compile(r"\b25\s*%", re.I), 0.25)]
 _SAME = re.compile(r"\b(?:full|standard|usual)\s+dose\b", re.I)
-_UNREADABLE = re.compile(r"\b(?:max(?:imum)?|per\s+day|level|auc|guided|review|avoid|not\s+recommended)\b|\d\s*-\s*\d", re.I)
+_UNREADABLE = re.compile(
+    r"\b(?:max(?:imum)?|per\s+day|level|auc|guided|review|avoid|not\s+recommended)\b|\d\s*-\s*\d", re.I)
 
 
 def renal_adjust(item: Item, band: RenalBand) -> Item | None:
@@ -44,9 +45,10 @@ def renal_adjust(item: Item, band: RenalBand) -> Item | None:
         return None
     if amounts:
         a = amounts[0]
-        if a.per_day or (a.mg is None) != (item.dose_mg is None) or (a.mg_per_kg is None) != (item.dose_mg_per_kg is None):
+        same_kind = (a.mg is None) == (item.dose_mg is None) and (a.mg_per_kg is None) == (item.dose_mg_per_kg is None)
+        if a.per_day or not same_kind:
             return None
-        new = replace(item, dose_mg=a.mg, dose_mg_per_kg=a.mg_per_kg, dose_units=a.units if a.units else item.dose_units)
+        new = replace(item, dose_mg=a.mg, dose_mg_per_kg=a.mg_per_kg, dose_units=a.units or item.dose_units)
     elif factor:
         new = replace(item, dose_mg=_scale(item.dose_mg, factor), dose_mg_per_kg=_scale(item.dose_mg_per_kg, factor),
                       dose_units=_scale(item.dose_units, factor))

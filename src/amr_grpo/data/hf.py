@@ -35,8 +35,12 @@ def save_dataset_dict(rows: dict[str, list[dict[str, Any]]], path: Path, prompt_
         datasets.disable_progress_bars()
     try:
         feats = features(prompt_format)
-        dd = datasets.DatasetDict({s: datasets.Dataset.from_list(r, features=feats) for s, r in rows.items()})
-        dd.save_to_disk(str(path))
+        dd = datasets.DatasetDict({  # from_dict: an empty split keeps its columns (from_list([]) loses them)
+            s: datasets.Dataset.from_dict({k: [row[k] for row in r] for k in feats}, features=feats)
+            for s, r in rows.items()
+        })
+        # an empty split needs one (empty) shard to load back; large splits get a shard per 100k rows
+        dd.save_to_disk(str(path), num_shards={s: max(1, len(r) // 100_000) for s, r in rows.items()})
     finally:
         if quiet:
             datasets.enable_progress_bars()

@@ -88,7 +88,7 @@ def norm_key(name: str) -> str:
 
 
 def parse_map(items: list[str]) -> dict[str, str]:
-    """['diagnosis=Dx', 'patient.age=Age'] -> {'diagnosis': 'Dx', 'patient.age': 'Age'}; ValueError names the bad item."""
+    """['diagnosis=Dx', 'patient.age=Age'] -> {'diagnosis': 'Dx', 'patient.age': 'Age'}; ValueError names a bad item."""
     out: dict[str, str] = {}
     known = set(CASE_FIELDS) | set(OTHER_FIELDS) | {f"patient.{p}" for p in PATIENT_FIELDS}
     for item in items:
@@ -239,26 +239,11 @@ def _from_output(output: str) -> GroundTruth:
 
 
 def parse_output(text: str) -> dict[str, Any]:
-    """{"decision", "regimen", "reference"} of a validation text, by RULES' parser when it can run, else by the
-    same line rules locally (the parser needs the knowledge base for the regimen, which is not needed here)."""
-    try:
-        from amr_grpo.judge.parse import parse_validation
+    """{"decision", "regimen", "reference"} of a validation text, read by RULES' parser (judge/parse.py)."""
+    from amr_grpo.judge.parse import parse_validation
 
-        v = parse_validation(text)
-        return {"decision": v.decision, "regimen": v.recommended_regimen, "reference": v.reference}
-    except ImportError:
-        out: dict[str, Any] = {"decision": None, "regimen": None, "reference": None}
-        for line in text.splitlines():
-            s = line.strip().strip("*#>- ").replace("**", "")
-            head, _, val = s.partition(":")
-            head = head.strip().lower()
-            if head in ("decision", "final decision") and out["decision"] is None:
-                out["decision"] = Decision.parse(val.split()[0] if val.split() else "")
-            elif head == "recommended regimen":
-                out["regimen"] = val.strip() or None
-            elif head == "reference":
-                out["reference"] = val.strip() or None
-        return out
+    v = parse_validation(text)
+    return {"decision": v.decision, "regimen": v.recommended_regimen, "reference": v.reference}
 
 
 def case_from_text(text: str) -> tuple[Patient, str, str, str | None]:

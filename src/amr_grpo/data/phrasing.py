@@ -53,7 +53,7 @@ def dose_text(item: Item, style: int = 0) -> str:
         return f"{_num(u / 1e5)} lakh units"
     mg = item.dose_mg or 0
     if mg >= 1000:
-        return [f"{_num(mg / 1000)} g", f"{_num(mg / 1000)}gm", f"{_num(mg)} mg"][style % 3] if mg % 1 == 0 else f"{_num(mg / 1000)} g"
+        return [f"{_num(mg / 1000)} g", f"{_num(mg / 1000)}gm", f"{_num(mg)} mg"][style % 3]
     return [f"{_num(mg)} mg", f"{_num(mg)}mg", f"{_num(mg)} mg"][style % 3]
 
 
@@ -69,7 +69,15 @@ def canonical_text(items: list[Item]) -> str:
     """The recommended-regimen form: 'Piperacillin-tazobactam 3.375 g IV q6h x 7 days + ...'."""
     parts = [f"{display_name(i.drug)} {dose_text(i)} {i.route} {freq_canonical(i.interval_h)}{days_canonical(i.days)}"
              for i in items]
-    return " + ".join(parts)
+    return _joiner(items, " + ").join(parts)
+
+
+def _joiner(items: list[Item], usual: str) -> str:
+    """'; ' where the KB parser would give a last item's duration to earlier items that have none (it reads
+    'A + B x 5 days' as both for 5 days; ';' separates lines); `usual` otherwise."""
+    if len(items) > 1 and items[-1].days is not None and any(i.days is None for i in items[:-1]):
+        return "; "
+    return usual
 
 
 _FREQ = {
@@ -78,7 +86,7 @@ _FREQ = {
     8: ["TDS", "TID", "q8h", "TDS", "thrice daily", "8 hourly"],
     6: ["QID", "q6h", "6 hourly", "QID", "QDS"],
     4: ["q4h", "4 hourly"],
-    0: ["stat", "single dose"],
+    0: ["single dose", "once", "single dose"],  # not "500 mg stat": the KB parser reads that as a loading dose
 }
 _PILLS = {24: "1-0-0", 12: "1-0-1", 8: "1-1-1", 6: "1-1-1-1"}
 _CAPSULES = {"amoxicillin", "doxycycline", "cloxacillin", "cefalexin", "cefadroxil", "clindamycin", "nitrofurantoin",
@@ -157,4 +165,4 @@ def clinician_text(items: list[Item], rng: random.Random) -> str:
     shared = len(items) > 1 and len({i.days for i in items}) == 1 and rng.random() < 0.5
     texts = [_one(it, rng, with_days=not shared or k == len(items) - 1) for k, it in enumerate(items)]
     joiners = [" + ", " + ", " and "] if shared else [" + ", " + ", "; ", " and "]  # ';' ends a line for the parser
-    return rng.choice(joiners).join(texts) if len(items) > 1 else texts[0]
+    return _joiner(items, rng.choice(joiners)).join(texts) if len(items) > 1 else texts[0]

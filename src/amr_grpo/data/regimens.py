@@ -14,12 +14,13 @@ from amr_grpo.data.phrasing import Item
 from amr_grpo.guidelines import Regimen, RegimenItem, Syndrome, load_kb, parse_prescription
 
 # A regimen's `when` that is an editor's note rather than a clinical condition; and conditions too vague to state
-_NOTE = re.compile(r"source|dataset|listed|extracted|\bGK\b|\brow\b|dose as|option|second choice|incision|duration", re.I)
+_NOTE = re.compile(
+    r"source|dataset|listed|extracted|\bGK\b|\brow\b|dose as|option|second choice|incision|duration", re.I)
 _VAGUE = re.compile(r"antibiogram|step-down|switch", re.I)
 
 
 def condition_kind(reg: Regimen) -> str:
-    """'none' | 'allergy' | 'pregnancy' | 'condition' (stated in the case) | 'skip' (not usable as an approved choice)."""
+    """'none' | 'allergy' | 'pregnancy' | 'condition' (stated in the case) | 'skip' (not usable as a choice)."""
     when = reg.when.strip()
     if _VAGUE.search(when) or _VAGUE.search(reg.text):
         return "skip"
@@ -58,7 +59,7 @@ def items_of(reg: Regimen, setting: str, rng: random.Random, t: float | None = N
     t = rng.random() if t is None else t
     out = []
     for ri in reg.items:
-        dose = ri.dose_mg if ri.dose_mg is not None else ri.dose_mg_per_kg if ri.dose_mg_per_kg is not None else ri.dose_units
+        dose = next(x for x in (ri.dose_mg, ri.dose_mg_per_kg, ri.dose_units, 0.0) if x is not None)
         if ri.dose_max is not None and rng.random() < 0.5:
             dose = ri.dose_max
         interval = ri.interval_h_max if ri.interval_h_max is not None and rng.random() < 0.5 else ri.interval_h

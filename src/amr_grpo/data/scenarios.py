@@ -14,14 +14,14 @@ from dataclasses import dataclass, field, replace
 
 from amr_grpo.data.dosing import renal_for
 from amr_grpo.data.patients import make_patient
-from amr_grpo.data.phrasing import Item, canonical_text, display_name, dose_text, freq_canonical
-from amr_grpo.data.regimens import (condition_kind, examples, guideline_items, items_of, matches, syndrome_drugs,
-                                    usable)
+from amr_grpo.data.phrasing import Item, display_name, dose_text, freq_canonical
+from amr_grpo.data.regimens import condition_kind, examples, guideline_items, items_of, matches, usable
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.records import Patient
 
 ISSUE_CODES = (
-    "wrong_dose", "wrong_frequency", "wrong_duration", "wrong_route", "renal_adjustment_missed", "renal_contraindicated",
+    "wrong_dose", "wrong_frequency", "wrong_duration", "wrong_route", "renal_adjustment_missed",
+    "renal_contraindicated",
     "allergy_conflict", "pregnancy_contraindicated", "interaction", "wrong_drug_for_setting", "prolonged_prophylaxis",
     "deescalation_due", "no_antibiotic_indicated", "reserve_empiric",
 )
@@ -204,7 +204,7 @@ def wrong_dose(ctx: Ctx, s: Syndrome) -> Built | None:
     k = ctx.rng.randrange(len(items))
     it = items[k]
     factor = ctx.rng.choice([0.5, 0.5, 2.0, 0.25])
-    field_ = "dose_mg_per_kg" if it.dose_mg_per_kg is not None else "dose_units" if it.dose_units is not None else "dose_mg"
+    field_ = next(f for f in ("dose_mg_per_kg", "dose_units", "dose_mg") if getattr(it, f) is not None)
     bad = replace(it, **{field_: _nice_amount(getattr(it, field_) * factor)})
     if any(matches(replace(bad, days=None), replace(ri, duration_days_min=None)) for ri in guideline_items(s, it.drug)):
         return None  # the "wrong" dose is another guideline dose
@@ -238,9 +238,9 @@ def wrong_duration(ctx: Ctx, s: Syndrome) -> Built | None:
     if not case or not any(i.days for i in case[0]):
         return None
     items, p = case
-    ref = next(ri for r in (*s.first_line, *s.alternatives) for ri in r.items
-               if ri.drug == items[0].drug and ri.duration_days_min is not None) if items[0].days else None
-    if ref is None:
+    ref = next((ri for ri in guideline_items(s, items[0].drug)
+                if ri.duration_days_min is not None and matches(replace(items[0], days=None), ri)), None)
+    if ref is None or not items[0].days:
         return None
     lo, hi = ref.duration_days_min, ref.duration_days_max or ref.duration_days_min
     longer = lo < 4 or ctx.rng.random() < 0.6

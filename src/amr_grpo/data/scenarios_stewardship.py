@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from amr_grpo.data.phrasing import Item, display_name
+from amr_grpo.data.phrasing import display_name
 from amr_grpo.data.regimens import condition_kind, examples, items_of, syndrome_drugs, usable
 from amr_grpo.data.scenarios import (BROAD, MISUSED_IV, MISUSED_PO, Built, Ctx, brief, first_safe, names, patient,
                                      problems, quiet_meds, setting_of)
@@ -44,7 +44,8 @@ def no_antibiotic(ctx: Ctx, s: Syndrome) -> Built | None:
     p = quiet_meds(patient(ctx, s), [bad.drug])
     if problems(p, [bad]):
         return None
-    notes = {"regimen": f"No antibiotic is indicated for {s.name.split(' (')[0].lower()}; stop {display_name(bad.drug)}.",
+    what = s.name.split(" (")[0].lower()
+    notes = {"regimen": f"No antibiotic is indicated for {what}; stop {display_name(bad.drug)}.",
              "dose": "No antibiotic dose applies.", "duration": "No antibiotic course is needed."}
     return Built("Reject", ["no_antibiotic_indicated"], [bad], None, p, notes, supportive=supportive_care(s))
 
