@@ -161,3 +161,14 @@ def test_cli_report_and_its_errors(runs, tmp_path):
     assert "Traceback" not in r.output
     r = CliRunner().invoke(app, ["report", str(tmp_path / "missing"), "-o", str(tmp_path / "o3")])
     assert r.exit_code == 2 and "not a results directory" in r.output
+
+
+def test_report_imports_nothing_from_training():
+    import subprocess
+    import sys
+
+    # a fresh interpreter: report (and the CLI module that wraps it) must not pull in torch, transformers or TRL
+    code = ("import sys, amr_grpo.report, amr_grpo.summary; "
+            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'amr_grpo.train') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
