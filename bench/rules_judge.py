@@ -22,7 +22,7 @@ from collections.abc import Callable
 from amr_grpo.guidelines import kb as kb_module
 from amr_grpo.guidelines import load_kb
 from amr_grpo.guidelines import prescription as prescription_module
-from amr_grpo.judge import rules_context
+from amr_grpo.judge import parse, rules_context
 from amr_grpo.judge.base import EvalRequest
 from amr_grpo.judge.parse import parse_validation
 from amr_grpo.judge.rules import RulesJudge
@@ -103,7 +103,7 @@ def make_pairs(n: int, seed: int = 0) -> list[EvalRequest]:
 
 def _clear_caches() -> None:
     rules_context._cached_context.cache_clear()
-    rules_context._parse_cached.cache_clear()
+    parse._parse_prescription_cached.cache_clear()
 
 
 def rate(fn: Callable[[EvalRequest], object], pairs: list[EvalRequest], seconds: float,

@@ -122,12 +122,17 @@ def as_prescribed(text: str) -> bool:
 def _regimen(text: str | None) -> list[Dose]:
     if not text or no_regimen(text) or as_prescribed(text):
         return []
-    return list(_parse_prescription_cached(text))
+    return parse_regimen(text)
+
+
+def parse_regimen(text: str | None) -> list[Dose]:
+    """The KB's parse_prescription, cached per distinct text (the same regimen strings recur across completions)."""
+    return list(_parse_prescription_cached(text)) if text and text.strip() else []
 
 
 @lru_cache(maxsize=8192)
 def _parse_prescription_cached(text: str) -> tuple[Dose, ...]:
-    """The KB prescription parser, cached per distinct text (regimen strings recur across completions)."""
+    """The KB prescription parser, cached."""
     from amr_grpo.guidelines import parse_prescription  # imported late so parse.py loads without the KB
 
     return tuple(parse_prescription(text))

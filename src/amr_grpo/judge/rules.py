@@ -20,15 +20,8 @@ from amr_grpo.guidelines import load_kb
 from amr_grpo.judge import injection
 from amr_grpo.judge.base import EvalRequest
 from amr_grpo.judge.parse import as_prescribed, no_regimen, parse_validation
-from amr_grpo.judge.rules_context import (
-    ACK_STEMS,
-    CaseContext,
-    RegimenCheck,
-    Risk,
-    case_context,
-    check_regimen,
-    expected_decisions,
-)
+from amr_grpo.judge.regimen_check import RegimenCheck, check_regimen, expected_decisions
+from amr_grpo.judge.rules_context import ACK_STEMS, CaseContext, Risk, case_context
 from amr_grpo.metrics import resolve_metrics, rubric_version, weighted_reward
 from amr_grpo.records import Decision, Dose, MetricScore, Validation, Verdict
 
@@ -121,6 +114,7 @@ class _Reading:
     risks: tuple[Risk, ...]
     denied: list[str]  # risk kinds the text says the patient does not have, though the case has them
     missed: list[Risk]  # risk factors the text never acknowledges
+    words: set[str]  # the distinct lower-case words of `text`
 
     @property
     def critical(self) -> bool:
@@ -157,7 +151,7 @@ def _read(ctx: CaseContext, v: Validation) -> _Reading:
     words = words_of(text)
     labels = labels_of(words)
     missed = [k for k in risks if k.kind not in labels and not any(w in words for w in k.ack)]
-    return _Reading(v, text, steps, endorsed, rc, tuple(risks), denied, missed)
+    return _Reading(v, text, steps, endorsed, rc, tuple(risks), denied, missed, words)
 
 
 # ---- the six metric checks: each returns (score, one-line justification) -----------------------------------------
@@ -199,7 +193,7 @@ def _clinical(ctx: CaseContext, r: _Reading, decision_score: int) -> tuple[int, 
         return 3, "clinical: the reasoning leads to a wrong decision"
     if r.rc.score == 3:
         return 4, "clinical: one regimen detail is wrong: " + r.rc.why
-    if ctx.diagnosis_terms and not ctx.diagnosis_terms.search(r.text):
+    if ctx.diagnosis_terms and not ctx.diagnosis_terms & r.words:
         return 4, "clinical: the steps never name the diagnosis"
     return 5, "clinical: diagnosis, regimen, risk factors and decision consistent with the case"
 
