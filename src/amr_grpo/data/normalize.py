@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 from amr_grpo.records import Case, Decision, GroundTruth, Patient
@@ -82,7 +83,21 @@ class Normalized:
     kind: str  # "structured" | "alpaca" | "chat"
     ignored: list[str] = field(default_factory=list)  # columns that no field uses
 
+    @cached_property
+    def case_dict(self) -> dict[str, Any]:
+        return self.case.to_dict()
 
+    @cached_property
+    def truth_dict(self) -> dict[str, Any]:
+        return self.truth.to_dict()
+
+    @cached_property
+    def case_key(self) -> str:
+        """The case without its id: records of one case share it."""
+        return json.dumps({k: v for k, v in self.case_dict.items() if k != "id"}, sort_keys=True, ensure_ascii=False)
+
+
+@lru_cache(maxsize=4096)
 def norm_key(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
@@ -102,10 +117,18 @@ def parse_map(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _keys(raw: dict[str, Any]) -> dict[str, str]:
+    """Normalised column name -> column name (the first one wins)."""
+    out: dict[str, str] = {}
+    for k in raw:
+        out.setdefault(norm_key(str(k)), k)
+    return out
+
+
 def _take(raw: dict[str, Any], field_map: dict[str, str], target: str, aliases: tuple[str, ...],
-          used: set[str]) -> tuple[bool, Any]:
-    """(present, value) of a field: the mapped column if --map names one, else the first alias present."""
-    keys = {norm_key(k): k for k in raw}
+          used: set[str], keys: dict[str, str]) -> tuple[bool, Any]:
+    """(present, value) of a field: the mapped column if --map names one, else the first alias present.
+    keys = _keys(raw), computed once per record."""
     if target in field_map:
         col = field_map[target]
         key = col if col in raw else keys.get(norm_key(col))
@@ -222,7 +245,8 @@ def _patient(value: Any, problems: list[tuple[str, str]]) -> Patient | None:
             pass
     if isinstance(value, dict):
         used: set[str] = set()
-        kwargs, _ = _patient_fields(value, lambda n, a: _take(value, {}, n, a, used), "patient.", problems)
+        keys = _keys(value)
+        kwargs, _ = _patient_fields(value, lambda n, a: _take(value, {}, n, a, used, keys), "patient.", problems)
         extra = [f"{k}: {v}" for k, v in value.items() if k not in used and v not in (None, "", [])]
         if extra:
             kwargs["text"] = "; ".join(filter(None, [kwargs.get("text"), *extra]))
@@ -274,7 +298,8 @@ def normalize(raw: Any, field_map: dict[str, str]) -> Normalized:
     if not isinstance(raw, dict):
         raise FieldProblems([("record", f"expected an object, got {type(raw).__name__}")])
     used: set[str] = set()
-    got = {f: _take(raw, field_map, f, ALIASES[f], used) for f in (*CASE_FIELDS, *OTHER_FIELDS)}
+    keys = _keys(raw)
+    got = {f: _take(raw, field_map, f, ALIASES[f], used, keys) for f in (*CASE_FIELDS, *OTHER_FIELDS)}
     problems: list[tuple[str, str]] = []
     if got["messages"][0]:
         kind, pair = "chat", _chat(got["messages"][1], problems)
@@ -332,12 +357,13 @@ def _chat(messages: Any, problems: list[tuple[str, str]]):
 
 
 def _structured(raw, field_map, got, used, problems):
+    keys = _keys(raw)
     patient = None
     if got["patient"][0]:
         patient = _patient(got["patient"][1], problems)
     sub = {k[len("patient."):]: v for k, v in field_map.items() if k.startswith("patient.")}
     kwargs, seen = _patient_fields(
-        raw, lambda n, a: _take(raw, {n: sub[n]} if n in sub else {}, n, a, used), "patient.", problems)
+        raw, lambda n, a: _take(raw, {n: sub[n]} if n in sub else {}, n, a, used, keys), "patient.", problems)
     if seen:  # patient fields given as their own columns (age, sex, allergies, ...)
         base = patient.to_dict() if patient else {}
         base.update({k: v for k, v in kwargs.items() if v not in (None, [])})

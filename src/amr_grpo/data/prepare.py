@@ -165,9 +165,7 @@ def _check_options(opts: PrepareOptions, out_dir: Path) -> None:
 
 def _content_key(norm: Normalized) -> str:
     """Exact duplicates: the same case and ground truth, whatever the id."""
-    case = norm.case.to_dict()
-    case.pop("id")
-    return json.dumps([case, norm.truth.to_dict()], sort_keys=True, ensure_ascii=False)
+    return norm.case_key + json.dumps(norm.truth_dict, sort_keys=True, ensure_ascii=False)
 
 
 def _allocate(sizes: dict[str, int], total: int) -> dict[str, int]:
@@ -188,9 +186,7 @@ def split_items(items: list[_Item], opts: PrepareOptions) -> dict[str, list[_Ite
     split does not depend on the input order."""
     groups: dict[str, list[_Item]] = {}
     for it in items:
-        case = it.norm.case.to_dict()
-        case.pop("id")
-        groups.setdefault(json.dumps(case, sort_keys=True, ensure_ascii=False), []).append(it)
+        groups.setdefault(it.norm.case_key, []).append(it)
     strata: dict[str, list[str]] = {}
     for key, members in groups.items():
         strata.setdefault(members[0].label, []).append(key)
@@ -222,8 +218,8 @@ def to_grpo_record(norm: Normalized, prompt_format: str = "chat") -> dict[str, A
         "id": norm.case.id,
         "prompt": prompt,
         "reference": norm.truth.reference or "",
-        "context": norm.case.to_dict(),
-        "ground_truth": norm.truth.to_dict(),
+        "context": norm.case_dict,
+        "ground_truth": norm.truth_dict,
     }
 
 
