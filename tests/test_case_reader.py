@@ -75,6 +75,14 @@ TABLE = [
          "p.current_medicines": ["thyroxine"], "diagnosis": "CAP, OPD", "setting": "OPD"},
     ),
     (
+        "45-year-old male, k/c/o T2DM, CKD stage 4 on MHD, on T. Ecosprin 75 mg OD, Tab. warfarin 2.5 mg OD. "
+        "Dx: cellulitis. Started on Inj. cefazolin 1 g q8h",
+        # "T." and "Tab." are not sentence ends; the decimal dose does not cut the medicine list; "on MHD" is kept
+        # out of the comorbidity (it is what the patient is on)
+        {"p.age": 45, "p.sex": "M", "p.comorbidities": ["T2DM", "CKD stage 4"], "diagnosis": "cellulitis",
+         "p.current_medicines": ["mhd", "ecosprin", "warfarin"], "prescription": "Started on Inj cefazolin 1 g q8h"},
+    ),
+    (
         # no labels at all: the prescription is the sentence that reads like a dose
         "A 28-year-old lady with burning micturition for 2 days. No known drug allergies. "
         "Given Tab Nitrofurantoin 100 mg BD x 5 days.",

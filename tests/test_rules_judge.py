@@ -858,6 +858,14 @@ def test_metric_specific_expectations() -> None:
     # five steps, the safety and stewardship topics missing -> 3 (about half); all 7 topics but 6 steps -> 4
     assert score(c["case"], five, _gt(c)).scores["reasoning_completeness"].score in (3, 4)
 
+    c = CASES["cellulitis_mild_ok"]
+    ckd = c["case"].replace("34/M, NKDA.", "34/M, NKDA, k/c/o CKD on dialysis.")
+    # kidney disease with no CrCl is a minor risk factor; the correct text says "normal renal function" -> not an
+    # acknowledgement of CKD but the words renal/kidney count, so drop them to see the minor miss: safety 4
+    quiet = c["correct"].replace("no allergy, normal renal function, no interacting medicines", "no allergy")
+    assert score(ckd, quiet, _gt(c)).scores["safety_awareness"].score == 4
+    assert score(c["case"], quiet, _gt(c)).scores["safety_awareness"].score == 5  # no risk factor, safety step kept
+
     c = CASES["cap_penicillin_anaphylaxis"]
     deny = c["correct"].replace("penicillin allergy with anaphylaxis: avoid all beta-lactams", "no known drug allergy")
     # calls the patient allergy-free when the case says anaphylaxis -> safety 1 and clinical 1

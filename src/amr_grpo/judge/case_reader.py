@@ -41,13 +41,14 @@ _LABEL = re.compile(
 
 # ---- age, sex, weight ----
 _AGE_SEX = re.compile(
-    rf"\b(\d{{1,3}})\s*(?:y|yo|y/o|y\.o\.?|yrs?|years?)?(?:[- ]?old)?\s*[/,-]?\s*{_SEX_WORD}\b(?![/.]?\s*\d)", _F
+    rf"\b(\d{{1,3}})\s*(?:[- ]?(?:y|yo|y/o|y\.o\.?|yrs?|years?)(?:[- ]?old)?)?\s*[/,-]?\s*{_SEX_WORD}\b"
+    r"(?![/.]?\s*\d)", _F
 )
 _SEX_AGE = re.compile(r"\b(m|f|male|female)\s*[/,]?\s*(\d{1,3})\s*(?:y|yo|yrs?|years?)\b", _F)
 _AGE = re.compile(r"\b(?:age[d]?\s*[:=]?\s*(\d{1,3})\b|(?<!for )(?<!since )(?<!x )(?<!past )(?<!last )"
                   r"(\d{1,3})\s*[- ]?(?:years?|yrs?|yo|y/o|y\.o\.|y(?=[- ]?old))(?:[- ]?old|\s+of\s+age)?(?!\w))", _F)
 _SEX = re.compile(r"\b(?:sex|gender)\s*[:=-]?\s*(m|f|male|female)\b", _F)
-_SEX_HINT = re.compile(r"\b(mrs?|ms|man|woman|lady|gentleman|boy|girl|he|she|his|her)\b\.?", _F)
+_SEX_HINT = re.compile(r"\b(mrs?|ms|male|female|man|woman|lady|gentleman|boy|girl|he|she|his|her)\b\.?", _F)
 _WEIGHT = re.compile(r"\b(?:wt|weight|body\s*weight|bw)\.?\s*(?:of|is|=|:|-)?\s*" + _NUM + r"\s*(?:kgs?)?\b"
                      r"|(?<![/\d.])" + _NUM + r"\s*kgs?\b(?!\s*/)", _F)
 
@@ -111,8 +112,10 @@ _MEDS_CUE = re.compile(
 )
 _NOT_A_MEDICINE = re.compile(r"\bnkda\b|allerg|\bcr\s*cl|crcl|e?gfr\b|creat|pregnan|\bweeks?\b|\bwks?\b|"
                              r"\bkg\b|\b(?:dx|rx|diagnosis|k/c/o|h/o)\b|\btrimester|\bg\d+\s*p\d", _F)
+_FORM_DOT = re.compile(r"\b(t|tab|tabs|cap|caps|inj|syp|syr)\.", _F)
+_DECIMAL = re.compile(r"(\d)\.(\d)")
 _STARTED = re.compile(r"(?:started|put|initiated|commenced|switched|shifted|changed|empirically)\s+$", _F)
-_MED_PREFIX = re.compile(r"^(?:tab|tabs|cap|caps|inj|syp|syr|t|c)\.?\s+", _F)
+_MED_PREFIX = re.compile(r"^(?:(?:on|and|also|taking)\s+)?(?:(?:tab|tabs|cap|caps|inj|syp|syr|t|c)\.?\s+)?", _F)
 _MED_DOSE = re.compile(r"\s+\d.*$|\s+\((?:.*)\)$")
 _SPLIT = re.compile(r"\s*(?:,|/|&|\+|;|\band\b)\s*", _F)
 _CULTURE = re.compile(r"\b(?:c/s|c\s*&\s*s|(?:urine|blood|sputum|pus|csf|wound|tracheal)?\s*cultures?"
@@ -170,6 +173,8 @@ def _allergens(text: str) -> list[str]:
 
 
 def _medicines(text: str) -> list[str]:
+    # "T. Ecosprin 75 mg, Tab. warfarin 2.5 mg" -> no sentence-ending periods inside the list
+    text = _FORM_DOT.sub(r"\1 ", _DECIMAL.sub(r"\1 \2", text))
     meds: list[str] = []
     for m in _MEDS_CUE.finditer(text):
         if m.group(2) is not None and _STARTED.search(text[max(0, m.start() - 14):m.start()]):
@@ -235,6 +240,9 @@ def fill_crcl(p: Patient, text: str = "") -> None:
         p.crcl_ml_min = _bounded(m.group(1), float(m.group(2)))
 
 
+_DX_END = re.compile(r"(?<=[a-z0-9)]{2})\.\s+(?=[A-Z])|\n")  # a sentence end ("S. Typhi" is not one)
+
+
 def _sections(text: str) -> dict[str, str]:
     """Labelled parts of a free-text case: {'diagnosis': ..., 'prescription': ..., 'setting': ..., 'rest': ...}."""
     out: dict[str, str] = {}
@@ -244,6 +252,9 @@ def _sections(text: str) -> dict[str, str]:
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
         kind = next(k for k in _LABELS if m.group(k))
         body = text[m.end():end].strip(" \t\n.;|")
+        if kind == "diagnosis" and (stop := _DX_END.search(body)):  # "Dx: CAP. Started on ..." -> "CAP"
+            rest.append(body[stop.end():])
+            body = body[:stop.start()]
         if kind in ("diagnosis", "prescription", "setting") and kind not in out:
             out[kind] = body
         else:
@@ -258,7 +269,7 @@ def _setting(text: str) -> str | None:
 
 def _unlabelled_prescription(text: str) -> str:
     """Without an 'Rx:' label: the sentences that read like a dose ('... 500 mg PO BD x 5 days')."""
-    sentences = _SENTENCE.split(text)
+    sentences = _SENTENCE.split(_FORM_DOT.sub(r"\1", text))  # "Inj. X" is not a sentence end
     return " ".join(s.strip() for s in sentences if _DOSE_LIKE.search(s) and not re.search(r"\ballerg", s, _F)
                     and (_ORDERED.search(s) or not _medicines(s)))
 

@@ -129,7 +129,9 @@ def _endorsed(ctx: CaseContext, v: Validation) -> tuple[Dose, ...] | None:
         return tuple(v.regimen)
     if v.decision == Decision.APPROVE or (text and as_prescribed(text)):
         return ctx.prescribed
-    if v.decision == Decision.REJECT and (not text or no_regimen(text) or not v.regimen):
+    if v.regimen:  # drugs the knowledge base does not know: checked as they are (a wrong drug), not dropped
+        return tuple(v.regimen)
+    if v.decision == Decision.REJECT:
         return ()
     if text and no_regimen(text) and re.search(r"antibiotic|antimicrobial|antibacterial", text, _F):
         return ()

@@ -25,6 +25,8 @@ FIRST_TRIMESTER_END = 14.0  # weeks: the 1st trimester is weeks 1-13
 NEAR_TERM_WEEKS = 36.0  # from here "avoid near term" rules apply (FACTS.md 5: nitrofurantoin at 38-42 weeks)
 RENAL_CONCERN_CRCL = 60.0  # below this a renal function statement is expected even if no drug needs a change
 _F = re.IGNORECASE
+_RENAL_DISEASE = re.compile(r"\bckd\b|\baki\b|dialysis|\bm?hd\b|renal\s+(?:failure|impairment|insufficiency)|"
+                            r"kidney\s+disease", _F)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,8 @@ def _case_risks(case: Case, drugs: list[tuple[str, str | None]],
                           major=True))
     if p.crcl_ml_min is not None and p.crcl_ml_min < RENAL_CONCERN_CRCL and "renal" not in kinds:
         risks.append(Risk("renal", f"CrCl {p.crcl_ml_min:g} mL/min", major=False))
+    elif p.crcl_ml_min is None and _RENAL_DISEASE.search(" ".join(p.comorbidities) + " " + (p.text or "")):
+        risks.append(Risk("renal", "kidney disease stated, no CrCl given", major=False))
     return tuple(risks)
 
 
