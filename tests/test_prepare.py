@@ -94,9 +94,9 @@ def test_json_error_names_the_line_where_the_element_starts(tmp_path):
     assert f"in.json:{start}: field 'diagnosis': missing" in r.output
 
 
-def test_alpaca_fixture_reads_decisions_from_the_output():
+def test_alpaca_fixture_reads_decisions_from_the_output(tmp_path):
     # data/examples/alpaca.jsonl: 3 Approve (cystitis, CAP, dog bite), 6 Modify, 3 Reject (URTI, diarrhoea, Reserve)
-    out = Path(pytest.importorskip("tempfile").mkdtemp()) / "out"
+    out = tmp_path / "out"
     r = prepare(EXAMPLES / "alpaca.jsonl", "-o", out, "--val-frac", "0", "--test-frac", "0")
     assert r.exit_code == 0, r.output
     rows = all_rows(out)["train"]

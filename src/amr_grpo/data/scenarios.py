@@ -93,6 +93,10 @@ def quiet_meds(p: Patient, drugs: list[str], keep: tuple[str, ...] = ()) -> Pati
 
 
 def patient(ctx: Ctx, s: Syndrome, **kw) -> Patient:
+    """A patient for this syndrome; inpatients usually have cultures sent (G1) unless the scenario sets them."""
+    if "cultures" not in kw and s.setting in ("ward", "ICU") and ctx.rng.random() < 0.7:
+        urine = any(w in s.key for w in ("cystitis", "pyelo", "cauti", "uti"))
+        kw["cultures"] = ("urine and blood cultures" if urine else "blood cultures") + " sent, report awaited"
     return make_patient(ctx.rng, s.key, s.name, **kw)
 
 
