@@ -873,6 +873,50 @@ def test_metric_specific_expectations() -> None:
     assert v.scores["safety_awareness"].score == 1 and v.scores["clinical_accuracy"].score == 1
 
 
+def test_culture_report_directs_the_regimen() -> None:
+    case = ("62/F, NKDA, CrCl 67. Dx: acute pyelonephritis, day 3 of empiric therapy, admitted. "
+            "c/s: blood culture grew E. coli sensitive to ceftriaxone, resistant to ciprofloxacin. "
+            "Rx: Inj ertapenem 1 g IV OD x 7 days")
+    steps = CASES["pyelonephritis_renal"]["correct"].split("\nDecision:")[0]
+
+    def out(regimen: str) -> str:
+        return f"{steps}\nDecision: Modify\nRecommended regimen: {regimen}\nReference: {NTG} 5.2"
+
+    narrowed = score(case, out("Ceftriaxone 2 g IV OD x 7 days"), {"decision": "Modify"})
+    # the guideline lists no 3rd-generation cephalosporin for empiric pyelonephritis, but the isolate is sensitive:
+    # culture-directed therapy is not the empiric do-not-use case -> 4 (no guideline dose to compare it with)
+    assert narrowed.scores["guideline_adherence"].score == 4, narrowed.scores["guideline_adherence"]
+    resistant = score(case, out("Ciprofloxacin 500 mg PO BD x 7 days"), {"decision": "Modify"})
+    # the report says resistant -> a wrong drug for this patient (2)
+    assert resistant.scores["guideline_adherence"].score == 2
+    assert "resistance to ciprofloxacin" in resistant.scores["guideline_adherence"].justification
+
+
+def test_alternative_is_justified_when_its_condition_is_in_the_case() -> None:
+    c = CASES["surgical_prophylaxis"]
+    text = c["correct"].replace("Cefazolin 2 g IV single dose", "Cefuroxime 1.5 g IV single dose")
+    stated = c["case"].replace("laparoscopic cholecystectomy.", "laparoscopic cholecystectomy; cefazolin unavailable.")
+    gt = {"decision": "Modify"}
+    # "cefazolin unavailable" is the alternative's condition: stated in the case -> 5, not stated -> 3 (anchor 3:
+    # "a listed alternative chosen without reason over the first line")
+    assert score(stated, text, gt).scores["guideline_adherence"].score == 5
+    assert score(c["case"], text, gt).scores["guideline_adherence"].score == 3
+
+
+def test_the_knowledge_base_source_of_a_syndrome_is_a_valid_reference() -> None:
+    from amr_grpo.guidelines import load_kb
+
+    s = load_kb().syndrome("scrub_typhus_severe")
+    case = "30/M, NKDA. Dx: severe scrub typhus with organ involvement, ICU. Rx: Inj doxycycline 100 mg IV BD x 7 days"
+    text = validation(["Clinical picture: severe scrub typhus.", "Pathogen and setting: Orientia; ICU.",
+                       "Regimen choice: combination therapy.", "Dose route frequency: both IV.",
+                       "Duration: 7 days.", "Patient factors and safety: no allergy, renal function normal.",
+                       "Stewardship: serology confirmed."], "Modify",
+                      "Doxycycline 100 mg IV q12h + Azithromycin 500 mg IV q24h x 7 days", s.citation)
+    # no NCDC section covers it; the KB rests on a trial, and citing exactly that is right -> 5
+    assert score(case, text, {"decision": "Modify"}).scores["reference_accuracy"].score == 5
+
+
 def test_priority_metrics_and_verdict_shape() -> None:
     c = CASES["viral_urti"]
     v = score(c["case"], c["correct"], _gt(c), ("clinical_accuracy", "guideline_adherence", "reasoning_completeness"))

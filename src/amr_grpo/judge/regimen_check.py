@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from amr_grpo.guidelines import load_kb
 from amr_grpo.guidelines.text import AMOUNT_RE, amount_from_match
-from amr_grpo.judge.rules_context import CaseContext, Option, Target
+from amr_grpo.judge.rules_context import CaseContext, Option, Risk, Target
 from amr_grpo.records import Decision, Dose
 
 _F = re.IGNORECASE
@@ -69,13 +69,22 @@ def _adult_daily_mg(drug: str) -> float | None:
     return _daily(amount_from_match(m).mg, interval)
 
 
+def _renal_adjust_due(ctx: CaseContext, d: Dose) -> Risk | None:
+    """The renal band (adjust / review) this dose must follow; None when there is none or when the guideline gives
+    the drug as a single dose here (a single pre-incision or stat dose is not reduced)."""
+    normal = ctx.normal_target(d.drug or "")
+    if normal is not None and normal.interval_h == 0:
+        return None
+    return next((r for r in ctx.drug_risks(d.drug or "", d.route) if r.kind == "renal"
+                 and r.action in ("adjust", "review")), None)
+
+
 def _compare(ctx: CaseContext, d: Dose, t: Target) -> tuple[list[str], list[str]]:
     """(major, minor) differences between a dose and a target of the same drug."""
     major: list[str] = []
     minor: list[str] = []
     name = d.drug or "?"
-    renal = next((r for r in ctx.drug_risks(name, d.route) if r.kind == "renal" and r.action in ("adjust", "review")),
-                 None)
+    renal = _renal_adjust_due(ctx, d)
     if renal and renally_adjusted(ctx, d, ctx.normal_target(name)):
         pass  # an adjusted dose is judged by the renal check, not against the normal dose
     elif renal and renal.action == "adjust":
@@ -156,26 +165,31 @@ def check_regimen(ctx: CaseContext, doses: tuple[Dose, ...] | None) -> RegimenCh
             return RegimenCheck(1, f"withholds antibiotics where the guideline gives '{ctx.options[0].text}'")
         return RegimenCheck(3, "no antibiotic; no guideline entry found to check it against")
     contra = tuple(r.detail for d in doses if d.drug for r in ctx.drug_risks(d.drug, d.route) if r.contraindicated)
-    unadjusted = tuple(d.drug for d in doses if d.drug and any(
-        r.kind == "renal" and r.action == "adjust" for r in ctx.drug_risks(d.drug, d.route)) and not renally_adjusted(
-        ctx, d, ctx.normal_target(d.drug)))
+    unadjusted = tuple(d.drug for d in doses if d.drug and (r := _renal_adjust_due(ctx, d)) and r.action == "adjust"
+                       and not renally_adjusted(ctx, d, ctx.normal_target(d.drug)))
     if contra:
         return RegimenCheck(1, "contraindicated for this patient: " + contra[0], contra, unadjusted)
     if ctx.no_antibiotic:
         return RegimenCheck(1, "antibiotic where the guideline indicates none"
                             + (f" ({ctx.syndrome.name})" if ctx.syndrome else ""), contra, unadjusted)
-    if ctx.syndrome:
+    resistant = sorted(d.drug for d in doses if d.drug in ctx.resistant)
+    if resistant:
+        return RegimenCheck(2, f"the culture report shows resistance to {resistant[0]}", contra, unadjusted)
+    targeted = {d.drug for d in doses} <= ctx.susceptible  # culture-directed: empiric do-not-use rules do not apply
+    if ctx.syndrome and not targeted:
         for d in doses:
             if d.drug and (rule := kb.do_not_use(ctx.syndrome.key, d.drug)):
                 return RegimenCheck(1, f"guideline says do not use {d.drug}: {rule.reason}", contra, unadjusted)
     accepted = {t.drug for o in ctx.options for t in o.targets}
     for d in doses:
         drug = kb.drug(d.drug) if d.drug else None
-        if drug and drug.key not in accepted and drug.aware_for(d.route or "") == "Reserve":
+        if drug and drug.key not in accepted and not targeted and drug.aware_for(d.route or "") == "Reserve":
             return RegimenCheck(1, f"empiric Reserve drug {drug.name} outside the guideline", contra, unadjusted)
-    if not ctx.options:
-        return RegimenCheck(3, "no guideline entry or ground-truth regimen found to check against", contra, unadjusted)
-    best = max((_score_option(ctx, doses, o) + (o.text,) for o in ctx.options), key=lambda x: x[0])
+    best = max((_score_option(ctx, doses, o) + (o.text,) for o in ctx.options), key=lambda x: x[0],
+               default=(3, "no guideline entry or ground-truth regimen found to check against", ""))
+    if targeted and best[0] < 4:
+        names = ", ".join(sorted(d.drug or "" for d in doses))
+        return RegimenCheck(4, f"culture-directed: {names} per the susceptibility report", contra, unadjusted)
     return RegimenCheck(best[0], best[1], contra, unadjusted, best[2])
 
 

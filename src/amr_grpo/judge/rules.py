@@ -273,6 +273,11 @@ def _reference(ctx: CaseContext, r: _Reading) -> tuple[int, str]:
     ref = r.v.reference
     if not ref:
         return 1, "reference: no reference line"
+    own = ctx.syndrome.source if ctx.syndrome else None
+    if own and own.guideline.lower() in " ".join(ref.lower().split()) and not _NATIONAL.search(own.guideline):
+        # the knowledge base's own source for this syndrome is not the national guideline (e.g. a trial): citing it
+        # is citing what the knowledge base rests on
+        return 5, f"reference: cites the source the knowledge base gives for {ctx.syndrome.name}"
     if not _NATIONAL.search(ref):
         if _OTHER_REAL.search(ref):
             return 2, "reference: a real guideline, but not the national NCDC/ICMR guideline"
@@ -281,7 +286,9 @@ def _reference(ctx: CaseContext, r: _Reading) -> tuple[int, str]:
     expected = _syndrome_sections(ctx)
     if ctx.gt.citation and (m := _SECTION.search(ctx.gt.citation)):
         expected.add(m.group(1))
-    renal = any(k.kind == "renal" and k.action in ("adjust", "avoid") for k in r.risks)
+    endorsed = {d.drug for d in r.endorsed or ()}
+    renal = any(k.kind == "renal" and k.action in ("adjust", "avoid") and k.drug in endorsed
+                and RENAL_TABLE in k.source for k in r.risks)
     cites_renal = any(t.group(1) == RENAL_TABLE for t in _TABLE.finditer(ref)) or "renal" in ref.lower()
     cited = [m.group(1) for m in _SECTION.finditer(ref)]
     if not cited:

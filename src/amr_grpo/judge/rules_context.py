@@ -70,6 +70,7 @@ class Risk:
     major: bool = True
     contraindicated: bool = False
     action: str = ""  # renal band action / interaction action / pregnancy action
+    source: str = ""  # citation of the rule (e.g. "ICMR ... (2019), section Table 14.1 row 6, p. 165")
 
 
 @dataclass
@@ -83,6 +84,8 @@ class CaseContext:
     no_antibiotic: bool  # the guideline (or ground truth) says no antibiotic is indicated
     risks: tuple[Risk, ...]  # case-level: acknowledged in the steps whatever the output recommends
     diagnosis_terms: frozenset[str]  # words that name the diagnosis (empty when unknown)
+    susceptible: frozenset[str] = frozenset()  # drug keys the culture report says the isolate is sensitive to
+    resistant: frozenset[str] = frozenset()  # drug keys the culture report says it is resistant to
     _drug_risks: dict[tuple[str, str | None], tuple[Risk, ...]] = field(default_factory=dict)
 
     def normal_target(self, drug: str) -> Target | None:
@@ -139,7 +142,7 @@ def _risks_for_drug(case: Case, drug: str, route: str | None = None) -> tuple[Ri
         out.append(Risk("allergy", why, (), drug, True, True, "avoid"))
     if p.crcl_ml_min is not None and (band := kb.renal_band(drug, p.crcl_ml_min, route)) and band.action != "no_change":
         out.append(Risk("renal", f"{name} at CrCl {p.crcl_ml_min:g} mL/min: {band.action} ({band.advice})",
-                        (), drug, True, band.action == "avoid", band.action))
+                        (), drug, True, band.action == "avoid", band.action, band.source.cite()))
     if p.pregnant and (rule := kb.pregnancy_rule(drug)):
         major, contra = _pregnancy_flags(rule.action, p.gestation_weeks)
         if major:
@@ -179,6 +182,13 @@ def _target_from_dose(d: Dose) -> Target | None:
                   d.duration_days)
 
 
+def _stated(condition: str, case_words: set[str]) -> bool:
+    """An alternative's condition ('cefazolin unavailable', 'rickettsia-endemic area') is written in the case:
+    at least two thirds of its words (4+ letters) are."""
+    words = [w for w in re.findall(r"[a-z0-9]+", condition) if len(w) >= 4]
+    return bool(words) and sum(w in case_words for w in words) * 3 >= 2 * len(words)
+
+
 def _one_route(route: str | None) -> str | None:
     """'PO/IV' (either) -> None, so a renal lookup takes the drug's default bands."""
     return route if route in ("PO", "IV", "IM") else None
@@ -195,10 +205,13 @@ def _options(syndrome: Syndrome | None, gt_doses: list[Dose], gt_text: str, case
     blocked = all(any(rk.contraindicated for t in o.targets
                       for rk in _risks_for_drug(case, t.drug, _one_route(t.route))) for o in first)
     p = case.patient
+    stated = set(re.findall(r"[a-z0-9]+", " ".join((case.diagnosis, p.text or "", p.cultures or "",
+                                                       " ".join(p.comorbidities))).lower()))
     for r in syndrome.alternatives:
         when = r.when.lower()
         reason = blocked or (bool(p.allergies) and "allerg" in when) or (bool(p.pregnant) and "pregnan" in when) or (
-            p.crcl_ml_min is not None and p.crcl_ml_min < RENAL_CONCERN_CRCL and "renal" in when)
+            p.crcl_ml_min is not None and p.crcl_ml_min < RENAL_CONCERN_CRCL and "renal" in when) or _stated(
+            when, stated)
         text = r.text + (f" ({r.when})" if r.when else "")
         first.append(Option(tuple(map(_target, r.items)), text, "alternative", reason))
     return tuple(out + first)
@@ -229,6 +242,22 @@ def _diagnosis_terms(case: Case, syndrome: Syndrome | None) -> frozenset[str]:
     return frozenset((words | short) - _GENERIC)
 
 
+_SUSCEPTIBILITY = re.compile(r"\b(sensitive|susceptible|resistant)\s+(?:only\s+)?to\s+(.+?)"
+                             r"(?=[;.](?:\s|$)|$|,?\s+(?:and\s+|but\s+)?(?:sensitive|susceptible|resistant)\b)", _F)
+
+
+def read_culture(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Drug keys a culture report calls sensitive and resistant: 'E. coli sensitive to nitrofurantoin, fosfomycin;
+    resistant to ciprofloxacin' -> ({nitrofurantoin, fosfomycin}, {ciprofloxacin})."""
+    if not text:
+        return frozenset(), frozenset()
+    kb = load_kb()
+    found: dict[str, set[str]] = {"s": set(), "r": set()}
+    for m in _SUSCEPTIBILITY.finditer(text):
+        found["r" if m.group(1).lower() == "resistant" else "s"].update(kb.find_drugs(m.group(2)))
+    return frozenset(found["s"] - found["r"]), frozenset(found["r"])
+
+
 def _key(obj: Any) -> tuple[str, str]:
     """A hashable cache key: ("s", text) for text, ("j", canonical JSON) for a structured value."""
     return ("s", obj) if isinstance(obj, str) else ("j", json.dumps(obj, sort_keys=True, default=str))
@@ -256,5 +285,6 @@ def _cached_context(case_key: tuple[str, str], gt_key: tuple[str, str] | None) -
     drugs = list(dict.fromkeys((d.drug, d.route) for d in (*prescribed, *gt_doses) if d.drug))
     memo: dict[tuple[str, str | None], tuple[Risk, ...]] = {}
     risks = _case_risks(case, drugs, memo)
+    sensitive, resistant = read_culture(case.patient.cultures or "")
     return CaseContext(case, gt, syndrome, via, prescribed, _options(syndrome, gt_doses, gt_text, case), no_abx, risks,
-                       _diagnosis_terms(case, syndrome), memo)
+                       _diagnosis_terms(case, syndrome), sensitive, resistant, memo)
