@@ -91,9 +91,10 @@ async def engine_run(
         group_size=2,
     )
     engine = JudgeEngine(OpenAIJudge(base_url, "fake", api_key="bench", timeout_s=30), cfg)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     out = await engine.score_many(reqs, group=group)
     dt = time.perf_counter() - t0
+    engine.ledger.notes.append(f"client CPU {1000 * (time.process_time() - cpu0) / len(reqs):.2f} ms per evaluation")
     failed = [o for o in out if not hasattr(o, "scores")]
     if failed:
         raise SystemExit(f"{len(failed)} evaluations could not be scored: {failed[:3]}")
@@ -115,10 +116,10 @@ def main() -> None:
         f"latency {a.latency * 1000:.0f} ms, {a.rate_429:.0%} 429s; ideal {ideal:.0f} evaluations/s"
     )
     with FakeOpenAIProcess(latency=a.latency, rate_429=a.rate_429, retry_after=0.05) as fake:
-        reqs = requests(a.evaluations, 1)
         sdk = asyncio.run(bare_sdk(fake.base_url, requests(a.evaluations, 1), a.concurrency))
-        tput, eng = asyncio.run(engine_run(fake.base_url, reqs, a.concurrency, group=False))
-        seen = fake.stats()["requests"]
+        before = fake.stats()["requests"]
+        tput, eng = asyncio.run(engine_run(fake.base_url, requests(a.evaluations, 1), a.concurrency, group=False))
+        seen = fake.stats()["requests"] - before
         gtput, geng = asyncio.run(engine_run(fake.base_url, requests(a.evaluations, 2), a.concurrency, group=True))
 
     led, gled = eng.ledger, geng.ledger
@@ -131,7 +132,7 @@ def main() -> None:
     )
     print(
         f"  ledger: {led.calls} calls ({answered} answered, {dict(led.call_errors)} rejected), {led.retries} retries; "
-        f"fake server saw {seen - 0} requests in the baseline + engine runs"
+        f"the server saw {seen}; {led.notes[-1]}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print(
         f"calls vs naive (one per metric per completion): {answered} answered / {led.naive_calls} naive = "

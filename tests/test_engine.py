@@ -6,6 +6,7 @@ Run: .venv/bin/pytest tests/test_engine.py
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from fake_openai import FakeOpenAI
 
+from amr_grpo.judge import estimate_cost
 from amr_grpo.judge.base import EvalRequest, JudgeError
 from amr_grpo.judge.cache import VerdictCache
 from amr_grpo.judge.engine import JudgeConfig, JudgeEngine
@@ -58,6 +60,14 @@ def score_many(engine: JudgeEngine, reqs, **kw):
             await engine.aclose()
 
     return asyncio.run(go())
+
+
+def settle(fake: FakeOpenAI, quiet_s: float = 0.3, limit_s: float = 5.0) -> None:
+    """Wait until the server has read every request sent (on a busy machine a sent request can be read late)."""
+    end, seen = time.monotonic() + limit_s, -1
+    while len(fake.requests) != seen and time.monotonic() < end:
+        seen = len(fake.requests)
+        time.sleep(quiet_s)
 
 
 def test_slow_answers_run_concurrently_within_the_bound(fake_openai):
@@ -245,9 +255,10 @@ def test_two_processes_write_the_same_cache_concurrently(fake_openai, tmp_path):
 def test_every_request_ends_in_a_score_or_could_not_score_and_the_ledger_matches_the_server(fake_openai):
     f = fake_openai
     f.latency, f.rate_429, f.rate_500, f.rate_malformed, f.rate_schema, f.rate_hang = 0.01, 0.15, 0.1, 0.1, 0.1, 0.05
-    engine = make(f, concurrency=20, timeout_s=0.5, max_retries=2)
+    engine = make(f, concurrency=20, timeout_s=1.5, max_retries=2)
     out = score_many(engine, [req(i) for i in range(60)])
     assert all(isinstance(o, (Verdict, JudgeError)) for o in out) and len(out) == 60
+    settle(f)
     led, statuses = engine.ledger, f.statuses
     assert led.calls == len(f.requests)
     assert led.call_errors.get("rate_limited", 0) == statuses.count(429)
@@ -291,3 +302,50 @@ def test_rules_backend_engine_needs_no_server_or_cache(tmp_path):
     out = score_many(engine, [req(i) for i in range(3)])
     assert all(v.backend == "rules" for v in out) and engine.cache is None and engine.ledger.calls == 0
     assert not (tmp_path / "unused.sqlite").exists()
+
+
+def test_estimate_cost_counts_duplicates_once_skips_cached_and_groups(fake_openai, tmp_path):
+    path = str(tmp_path / "c.sqlite")
+    cfg = JudgeConfig(backend="openai", base_url=fake_openai.base_url, model="m", cache_path=path)
+    reqs = [req(i, case=f"case {i // 2}") for i in range(4)] + [req(0, case="case 0")]  # the last repeats the first
+    est = estimate_cost(reqs, cfg)
+    assert (est["evaluations"], est["calls"], est["cached"], est["naive_calls"]) == (5, 4, 0, 15)
+    assert est["prompt_tokens"] > 4 * 1000 and est["completion_tokens"] == 4 * 90 * len(KEYS)  # 90 per metric
+    score_many(make(fake_openai, cache_path=path), reqs[:2])
+    assert estimate_cost(reqs, cfg)["calls"] == 2 and estimate_cost(reqs, cfg)["cached"] == 2
+    assert estimate_cost(reqs, dataclasses.replace(cfg, group_mode=True))["calls"] == 1  # case 1's two in one call
+    assert len(fake_openai.requests) == 2  # estimating called nothing
+
+
+class PluginJudge:
+    """A judge written outside this package: no meter, so the engine counts its calls itself."""
+
+    backend, model = "plugin", "plugin-v1"
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def score(self, request: EvalRequest) -> Verdict:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise JudgeError("rate_limited", "busy", retry_after=0.01)
+        return Verdict.from_dict(
+            {
+                "scores": {k: {"score": 3, "justification": "plugin"} for k in request.metrics},
+                "weighted_reward": 0.6,
+                "metrics_used": list(request.metrics),
+                "judge": {"backend": "plugin", "model": "plugin-v1"},
+            }
+        )
+
+
+def test_a_judge_without_a_meter_is_still_counted_and_capped():
+    judge = PluginJudge()
+    engine = JudgeEngine(judge, JudgeConfig(cache_path=None, quota_fallback="none", backoff_s=0.01))
+    out = score_many(engine, [req(1), req(2)])  # req 1: busy, then scored on its retry
+    assert all(isinstance(v, Verdict) for v in out)
+    assert engine.ledger.calls == judge.attempts == 3 and engine.ledger.call_errors == {"rate_limited": 1}
+    judge = PluginJudge()
+    engine = JudgeEngine(judge, JudgeConfig(cache_path=None, budget_calls=1, quota_fallback="none"))
+    (e,) = score_many(engine, [req(1)])  # the retry would be a second call: over budget
+    assert isinstance(e, JudgeError) and e.kind == "budget_exhausted" and judge.attempts == 1

@@ -58,7 +58,8 @@ class JudgeEngine:
         self._stop_kind = ""
         self._pending_calls = 0  # calls started and not yet recorded in the ledger
         self._pending_tokens = 0  # their estimated tokens
-        if hasattr(judge, "meter"):
+        self._metered = hasattr(judge, "meter")
+        if self._metered:
             judge.meter = self
 
     # -- per event loop: asyncio primitives belong to one loop (TRL, the CLI and tests each run their own) ----
@@ -152,11 +153,26 @@ class JudgeEngine:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     self.ledger.retries += 1
-                try:
-                    return await asyncio.wait_for(fn(), guard)
-                except TimeoutError:
-                    raise JudgeError("timeout", f"the judge did not answer within {guard:g} s") from None
+                return await self._attempt(fn, guard)
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _attempt(self, fn: Callable[[], Any], guard: float) -> Any:
+        # a judge without a meter (the api judge) makes one call per attempt: the engine meters it here
+        metered = self._metered or self.judge.backend == "rules"
+        if not metered:
+            await self.before_call(0, 0)
+        t0, error = time.perf_counter(), None
+        try:
+            return await asyncio.wait_for(fn(), guard)
+        except TimeoutError:
+            error = JudgeError("timeout", f"the judge did not answer within {guard:g} s")
+            raise error from None
+        except JudgeError as e:
+            error = e
+            raise
+        finally:
+            if not metered:
+                self.after_call(Usage(calls=1), time.perf_counter() - t0, error)
 
     # -- scoring -------------------------------------------------------------------------------------------
     def key(self, req: EvalRequest) -> str:

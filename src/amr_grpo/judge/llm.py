@@ -207,12 +207,16 @@ class OpenAIJudge(PromptJudge):
 
     async def _complete(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, Usage]:
         import openai
+        from openai.types.chat import ChatCompletion
 
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens}
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens}
         if self.json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
+            body["response_format"] = {"type": "json_object"}
         try:
-            resp = await self._get_client().chat.completions.create(**kwargs)
+            # The SDK's client.post (its documented way to send a body as is) rather than chat.completions.create:
+            # same request, errors and ChatCompletion, without create()'s per-call re-typing of our plain dict,
+            # which cost ~0.6 ms of CPU a call (30%) in bench/engine_throughput.py at 250 calls/s.
+            resp = await self._get_client().post("/chat/completions", body=body, cast_to=ChatCompletion)
         except openai.RateLimitError as e:
             raise self._rate_error(e) from None
         except openai.APITimeoutError:
