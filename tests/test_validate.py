@@ -57,6 +57,10 @@ def test_prompt_is_datas_chat_prompt_or_text_without_template(built_lm):  # noqa
     v = Validator.from_pretrained(built_lm, max_new_tokens=8)
     msgs = v.prompt(CASE)
     assert [m["role"] for m in msgs] == ["system", "user"] and "cystitis" in msgs[1]["content"]
+    tok = v.generator.tokenizer
+    # the same token ids TRL's GRPOTrainer feeds in training (apply_chat_template / the tokenizer on a string)
+    trl_ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    assert v.generator.encode([msgs, "Patient: adult"]) == [list(trl_ids), tok("Patient: adult")["input_ids"]]
     v.generator.tokenizer.chat_template = None  # a tokenizer without a chat template gets DATA's text prompt
     assert v.prompt(CASE) == render_prompt_text(to_case(CASE))
     assert isinstance(v.validate(CASE).raw, str)

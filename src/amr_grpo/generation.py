@@ -115,12 +115,18 @@ class Generator:
         model, tokenizer = load_model(path, base_model=base_model)
         return cls(model, tokenizer, GenerationSettings(**settings))
 
+    def encode(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        """Token ids exactly as TRL builds them in training: a chat prompt as its template renders it (no special
+        tokens added: a template writes its own BOS), a plain string through the tokenizer's defaults."""
+        return [self.tokenizer(render(self.tokenizer, p), add_special_tokens=isinstance(p, str))["input_ids"]
+                for p in prompts]
+
     def generate(self, prompts: Sequence[Prompt], desc: str = "generating") -> list[Generation]:
         import torch
         from tqdm.auto import tqdm
 
         s, tok = self.settings, self.tokenizer
-        texts = [render(tok, p) for p in prompts]
+        ids_list = self.encode(prompts)
         stop_ids = {i for i in (tok.eos_token_id, tok.pad_token_id) if i is not None}
         gen_kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "do_sample": s.do_sample,
                                       "pad_token_id": tok.pad_token_id}
@@ -130,10 +136,10 @@ class Generator:
         else:  # a model's generation_config may carry sampling knobs; greedy ignores them, say so explicitly
             gen_kwargs.update(temperature=None, top_p=None, top_k=None)
         out: list[Generation] = []
-        batches = range(0, len(texts), max(1, s.batch_size))
+        batches = range(0, len(ids_list), max(1, s.batch_size))
         for start in tqdm(batches, desc=desc, unit="batch", disable=not s.progress, file=sys.stderr):
-            chunk = texts[start : start + s.batch_size]
-            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=not _has_bos(tok, chunk))
+            chunk = ids_list[start : start + s.batch_size]
+            enc = tok.pad({"input_ids": chunk}, padding=True, return_tensors="pt")  # left padding (load_model)
             enc = {k: v.to(self.model.device) for k, v in enc.items()}
             with torch.inference_mode():
                 ids = self.model.generate(**enc, **gen_kwargs)  # (batch, prompt_len + new_len)
@@ -142,12 +148,6 @@ class Generator:
                 n = next((i for i, t in enumerate(row) if t in stop_ids), len(row))
                 out.append(Generation(tok.decode(row[:n], skip_special_tokens=True).strip(), n))
         return out
-
-
-def _has_bos(tok: Any, texts: list[str]) -> bool:
-    """A chat template usually writes the BOS token itself; adding another would double it."""
-    bos = getattr(tok, "bos_token", None)
-    return bool(bos) and all(t.startswith(bos) for t in texts)
 
 
 if __name__ == "__main__":
