@@ -19,10 +19,10 @@ from amr_grpo.summary import bootstrap, summarize
 
 
 def _row(i: int, ca: int, other: int, reward: float, decision: str | None, gold: str, tokens: int,
-         parse_ok: bool = True) -> dict:
+         parse_ok: bool = True, output: str = "base answer") -> dict:
     scores = {k: {"score": other, "justification": f"{k} ok"} for k in METRIC_KEYS}
     scores["clinical_accuracy"] = {"score": ca, "justification": "hand-written"}
-    return {"id": f"c{i}", "prompt": "p", "output": "o", "decision": decision, "gold_decision": gold,
+    return {"id": f"c{i}", "prompt": "p", "output": f"{output} {i}", "decision": decision, "gold_decision": gold,
             "scores": scores, "weighted_reward": reward, "flags": {}, "parse_ok": parse_ok, "output_tokens": tokens}
 
 
@@ -37,10 +37,10 @@ BASE = [
 # trained: clinical_accuracy 4,5,4,5 -> 4.50; other metrics all 5; rewards 0.8,0.9,0.8,0.9 -> 0.850;
 # every decision right -> 1.00; no parse failure.
 TRAINED = [
-    _row(0, 4, 5, 0.8, "Approve", "Approve", 90),
-    _row(1, 5, 5, 0.9, "Modify", "Modify", 95),
-    _row(2, 4, 5, 0.8, "Reject", "Reject", 100),
-    _row(3, 5, 5, 0.9, "Modify", "Modify", 105),
+    _row(0, 4, 5, 0.8, "Approve", "Approve", 90, output="trained answer"),
+    _row(1, 5, 5, 0.9, "Modify", "Modify", 95, output="trained answer"),
+    _row(2, 4, 5, 0.8, "Reject", "Reject", 100, output="trained answer"),
+    _row(3, 5, 5, 0.9, "Modify", "Modify", 105, output="trained answer"),
 ]
 
 
@@ -130,6 +130,21 @@ def test_report_html_is_self_contained(runs, tmp_path):
     assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert base64.b64decode(srcs[0].split(",", 1)[1])[:4] == b"\x89PNG"
     assert "not for clinical use" in html and "4.50 [" in html
+
+
+def test_two_judges_on_the_same_outputs_get_an_agreement_table(runs, tmp_path):
+    base, trained = runs
+    # the same four base outputs rescored by another judge: clinical_accuracy 2,3,3,5 against base's 2,3,4,3
+    llm_rows = [{**r, "scores": {**r["scores"], "clinical_accuracy": {"score": s, "justification": "llm"}}}
+                for r, s in zip(BASE, [2, 3, 3, 5])]
+    llm = _write_run(tmp_path / "llm", llm_rows)
+    md = write_report([base, trained, llm], tmp_path / "rep", labels=["rules", "trained", "llm"])["markdown"].read_text()
+    section = md.split("## Judge agreement on the same outputs")[1]
+    assert "rules vs llm" in section and "rules vs trained" not in section  # trained wrote other outputs
+    # exact on c0, c1 -> 2/4 = 50%; |diff| 0,0,1,2 -> mean 0.75; every other metric is 2 in both -> 100% / 0.00
+    assert "| Clinical accuracy | 50% / 0.75 |" in section
+    assert "| Safety awareness | 100% / 0.00 |" in section
+    assert "Judge agreement" not in write_report([base, trained], tmp_path / "r2")["markdown"].read_text()
 
 
 def test_labels_default_to_dir_names_and_escape_html(tmp_path):

@@ -160,6 +160,31 @@ def _ledger_table(runs: Sequence[Run]) -> Block | None:
     return Block("table", header=["judge ledger", *[r.label for r in runs]], rows=rows)
 
 
+def _agreement_table(runs: Sequence[Run]) -> Block | None:
+    """When later runs scored the same outputs as the first (same ids, same text: e.g. rules vs LLM judge), how
+    often each metric's score agrees exactly, and the mean absolute difference, over outputs both judges scored."""
+    first = {r["id"]: r for r in runs[0].rows}
+    pairs = []
+    for run in runs[1:]:
+        same = [(first[r["id"]], r) for r in run.rows if r["id"] in first and first[r["id"]]["output"] == r["output"]]
+        if same and len(same) == len(run.rows) == len(first):
+            pairs.append((run, same))
+    if not pairs:
+        return None
+    rows = []
+    for k in METRIC_KEYS:
+        row = [get_metric(k).name]
+        for _, same in pairs:
+            both = [(a["scores"][k]["score"], b["scores"][k]["score"]) for a, b in same
+                    if k in a["scores"] and k in b["scores"]]
+            exact = sum(x == y for x, y in both) / len(both) if both else None
+            mad = sum(abs(x - y) for x, y in both) / len(both) if both else None
+            row.append(f"{exact:.0%} / {mad:.2f}" if both else "n/a")
+        rows.append(row)
+    header = ["metric", *[f"{runs[0].label} vs {run.label}: exact / mean abs diff" for run, _ in pairs]]
+    return Block("table", header=header, rows=rows)
+
+
 def _training_blocks(log: list[dict[str, Any]], warnings: list[str]) -> list[Block]:
     blocks = [Block("h2", "Training")]
     png = plots.training_curves(log)
@@ -197,6 +222,12 @@ def build(runs: Sequence[Run], train_log: list[dict[str, Any]] | None = None,
           Block("img", "Output length vs reward", png=plots.length_vs_reward(labels, [r.rows for r in runs]))]
     if train_log is not None:
         b += _training_blocks(train_log, list(log_warnings))
+    agreement = _agreement_table(runs) if len(runs) > 1 else None
+    if agreement:
+        b += [Block("h2", "Judge agreement on the same outputs"),
+              Block("p", "Runs that scored exactly the same outputs as the first run (e.g. another judge with "
+                         "`amr-grpo evaluate --outputs`): exact score agreement and mean absolute score difference."),
+              agreement]
     ledger = _ledger_table(runs)
     if ledger:
         b += [Block("h2", "Judge ledger"), ledger]
