@@ -138,7 +138,8 @@ def test_two_judges_on_the_same_outputs_get_an_agreement_table(runs, tmp_path):
     llm_rows = [{**r, "scores": {**r["scores"], "clinical_accuracy": {"score": s, "justification": "llm"}}}
                 for r, s in zip(BASE, [2, 3, 3, 5])]
     llm = _write_run(tmp_path / "llm", llm_rows)
-    md = write_report([base, trained, llm], tmp_path / "rep", labels=["rules", "trained", "llm"])["markdown"].read_text()
+    paths = write_report([base, trained, llm], tmp_path / "rep", labels=["rules", "trained", "llm"])
+    md = paths["markdown"].read_text()
     section = md.split("## Judge agreement on the same outputs")[1]
     assert "rules vs llm" in section and "rules vs trained" not in section  # trained wrote other outputs
     # exact on c0, c1 -> 2/4 = 50%; |diff| 0,0,1,2 -> mean 0.75; every other metric is 2 in both -> 100% / 0.00
