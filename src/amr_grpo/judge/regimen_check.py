@@ -195,6 +195,12 @@ def check_regimen(ctx: CaseContext, doses: tuple[Dose, ...] | None) -> RegimenCh
 
 def expected_decisions(ctx: CaseContext) -> tuple[set[Decision], str]:
     """The acceptable decisions: the ground truth's, else inferred from checking the prescription itself."""
+    if "expected" not in ctx.memo:
+        ctx.memo["expected"] = _expected_decisions(ctx)
+    return ctx.memo["expected"]
+
+
+def _expected_decisions(ctx: CaseContext) -> tuple[set[Decision], str]:
     if ctx.gt.decision:
         return {ctx.gt.decision}, "ground truth"
     if not ctx.prescribed:

@@ -87,6 +87,7 @@ class CaseContext:
     susceptible: frozenset[str] = frozenset()  # drug keys the culture report says the isolate is sensitive to
     resistant: frozenset[str] = frozenset()  # drug keys the culture report says it is resistant to
     _drug_risks: dict[tuple[str, str | None], tuple[Risk, ...]] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)  # per-case results computed once (expected decisions)
 
     def normal_target(self, drug: str) -> Target | None:
         """The guideline's normal-renal-function dose of this drug for the syndrome (not the ground truth's, which
