@@ -105,6 +105,13 @@ def test_free_text_cases(text: str, expected: dict) -> None:
         assert got == (pytest.approx(want) if isinstance(want, float) else want), (key, got)
 
 
+def test_lab_values_are_not_a_prescription() -> None:
+    # "2.1 mg/dl" and "10 g/dl" are lab values, not doses; "CAP." is pneumonia, not "Cap." (capsule)
+    assert read_case("70/M, 60 kg, S. Cr 2.1 mg/dl. Dx: CAP").prescription == ""
+    assert read_case("Hb 10 g/dl. Dx: CAP. Given amoxicillin 1 g TDS x 5 days").prescription == (
+        "Given amoxicillin 1 g TDS x 5 days")
+
+
 def test_cockcroft_gault_by_hand() -> None:
     # (140 - 80) x 50 / (72 x 1.0) = 3000 / 72 = 41.67 (male); x 0.85 = 35.42 (female)
     assert cockcroft_gault(80, 50, 1.0, "M") == 41.7

@@ -112,7 +112,8 @@ _MEDS_CUE = re.compile(
 )
 _NOT_A_MEDICINE = re.compile(r"\bnkda\b|allerg|\bcr\s*cl|crcl|e?gfr\b|creat|pregnan|\bweeks?\b|\bwks?\b|"
                              r"\bkg\b|\b(?:dx|rx|diagnosis|k/c/o|h/o)\b|\btrimester|\bg\d+\s*p\d", _F)
-_FORM_DOT = re.compile(r"\b(t|tab|tabs|cap|caps|inj|syp|syr)\.", _F)
+# "Tab." / "Cap." / "Inj." before a drug name; case-sensitive so "CAP." (pneumonia) ends its sentence
+_FORM_DOT = re.compile(r"\b(T|[Tt]abs?|TABS?|[Cc]aps?|[Ii]nj|INJ|[Ss]yp|[Ss]yr)\.")
 _DECIMAL = re.compile(r"(\d)\.(\d)")
 _STARTED = re.compile(r"(?:started|put|initiated|commenced|switched|shifted|changed|empirically)\s+$", _F)
 _MED_PREFIX = re.compile(r"^(?:(?:on|and|also|taking)\s+)?(?:(?:tab|tabs|cap|caps|inj|syp|syr|t|c)\.?\s+)?", _F)
@@ -127,7 +128,8 @@ _SETTINGS = (("ICU", re.compile(r"\b(?:[mst]?icu|intensive\s+care|on\s+ventilato
              ("OPD", re.compile(r"\b(?:opd|outpatient|out-patient|clinic|ambulatory)\b", _F)))
 _SENTENCE = re.compile(r"(?<=[.;])\s+(?=[A-Z(])|\n")
 _ORDERED = re.compile(r"\b(?:started|prescribed|given|advised|rx|initiated|commenced|plan)\b", _F)
-_DOSE_LIKE = re.compile(r"\d\s*(?:mg|g|gm|mu|iu|lakh)\b|\b(?:q\d+h|od|bd|tds|qid|stat)\b", _F)
+_DOSE_LIKE = re.compile(r"\d\s*(?:mg|g|gm|mu|iu|lakh)\b(?!\s*(?:/\s*(?:dl|l|ml|mmol)\b|%))"
+                        r"|\b(?:q\d+h|od|bd|tds|qid|stat)\b", _F)  # a dose, not a lab value ("2.1 mg/dl", "Hb 10 g/dl")
 
 
 def cockcroft_gault(age: float, weight_kg: float, scr_mg_dl: float, sex: str) -> float:
