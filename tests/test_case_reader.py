@@ -83,6 +83,34 @@ TABLE = [
          "p.current_medicines": ["mhd", "ecosprin", "warfarin"], "prescription": "Started on Inj cefazolin 1 g q8h"},
     ),
     (
+        "Mrs. Lakshmi, 58 yrs, diabetic on insulin, c/o fever with chills and burning micturition x 3 days. "
+        "O/E: T 101F, R renal angle tenderness. S.Cr 1.8. Wt 55 kg. Imp: Acute pyelonephritis. "
+        "Plan: Inj. Piptaz 4.5 gm IV 6 hrly x 7 days",
+        # "T 101F" is a temperature, not a 101-year-old woman; "on insulin, c/o fever" stops at "c/o";
+        # CG: (140 - 58) x 55 / (72 x 1.8) x 0.85 = 4510 / 129.6 x 0.85 = 29.58 -> 29.6
+        {"p.age": 58, "p.sex": "F", "p.current_medicines": ["insulin"], "p.crcl_ml_min": 29.6,
+         "diagnosis": "Acute pyelonephritis", "prescription": "Inj. Piptaz 4.5 gm IV 6 hrly x 7 days"},
+    ),
+    (
+        "Pt: 34F | LMP 10 weeks back, UPT +ve | Dx: UTI | Rx: Tab Septran DS 1-0-1 x 5 days | Allergy: nil",
+        {"p.age": 34, "p.sex": "F", "p.pregnant": True, "p.gestation_weeks": 10, "p.allergies": [],
+         "diagnosis": "UTI", "prescription": "Tab Septran DS 1-0-1 x 5 days"},
+    ),
+    (
+        "28 yr old primigravida, 36+2 wks POG, asymptomatic bacteriuria, urine c/s: E.coli sensitive to "
+        "nitrofurantoin, cefuroxime; resistant to ampicillin. Rx: Tab nitrofurantoin 100 mg BD x 5 days",
+        {"p.age": 28, "p.pregnant": True, "p.gestation_weeks": 36,
+         "p.cultures": "E.coli sensitive to nitrofurantoin, cefuroxime; resistant to ampicillin"},
+    ),
+    (
+        "Age: 72 Sex: Male Weight: 68 kg Creatinine: 2.4 mg/dL Allergies: Sulfa (rash) Medications: warfarin 3 mg "
+        "daily, digoxin Diagnosis: Cellulitis left leg, moderate Prescription: Cefazolin 2 g IV q8h x 7 days",
+        # one line of "Label: value" pairs; CG: (140 - 72) x 68 / (72 x 2.4) = 4624 / 172.8 = 26.76 -> 26.8
+        {"p.age": 72, "p.sex": "M", "p.weight_kg": 68, "p.allergies": ["sulfa"], "p.crcl_ml_min": 26.8,
+         "p.current_medicines": ["warfarin", "digoxin"], "diagnosis": "Cellulitis left leg, moderate",
+         "prescription": "Cefazolin 2 g IV q8h x 7 days"},
+    ),
+    (
         # no labels at all: the prescription is the sentence that reads like a dose
         "A 28-year-old lady with burning micturition for 2 days. No known drug allergies. "
         "Given Tab Nitrofurantoin 100 mg BD x 5 days.",

@@ -23,7 +23,8 @@ _SEX_WORD = r"(m|f|male|female|man|woman|boy|girl|gentleman|lady)"
 
 # ---- labelled sections: "Dx:", "Rx -", "Diagnosis:", ... (a label at a line start or after . ; |) ----
 _LABELS = {
-    "diagnosis": r"dx|diagnosis|diagnoses|provisional\s+(?:dx|diagnosis)|impression|indication|syndrome|assessment",
+    "diagnosis": r"dx|diagnosis|diagnoses|provisional\s+(?:dx|diagnosis)|impression|imp|indication|syndrome|"
+    r"assessment",
     "prescription": r"rx|prescription|prescribed|treatment\s+(?:given|prescribed|started)|orders?|antibiotics?\s+"
     r"prescribed|current\s+antibiotics?|plan|regimen|advised",
     "setting": r"setting|location|ward|unit",
@@ -33,9 +34,10 @@ _LABELS = {
     r"allerg(?:y|ies)|labs?|investigations?|(?:current\s+)?(?:medications?|medicines|meds)|drug\s+history|vitals|"
     r"o/e|co-?morbidit(?:y|ies)|k/c/o|renal\s+function|weight|wt",
 }
+_LABEL_KIND = {k: re.compile(v, re.IGNORECASE) for k, v in _LABELS.items()}
 _LABEL = re.compile(
-    r"(?:^|(?<=[\n.;|,]))[ \t*#-]*(?P<label>" + "|".join(f"(?P<{k}>{v})" for k, v in _LABELS.items())
-    + r")\s*(?::|-\s)",
+    r"(?:(?:^|(?<=[\n.;|,]))[ \t*#-]*(?P<label>" + "|".join(f"(?P<{k}>{v})" for k, v in _LABELS.items())
+    + r")\s*(?::|-\s)|(?<=\s)(?P<inline>" + "|".join(_LABELS.values()) + r")\s*:)",  # "... Diagnosis: x" mid-line
     _F,
 )
 
@@ -47,6 +49,7 @@ _AGE_SEX = re.compile(
 _SEX_AGE = re.compile(r"\b(m|f|male|female)\s*[/,]?\s*(\d{1,3})\s*(?:y|yo|yrs?|years?)\b", _F)
 _AGE = re.compile(r"\b(?:age[d]?\s*[:=]?\s*(\d{1,3})\b|(?<!for )(?<!since )(?<!x )(?<!past )(?<!last )"
                   r"(\d{1,3})\s*[- ]?(?:years?|yrs?|yo|y/o|y\.o\.|y(?=[- ]?old))(?:[- ]?old|\s+of\s+age)?(?!\w))", _F)
+_TEMP_BEFORE = re.compile(r"\b(?:t|temp|temperature|fever(?:\s+of)?)\.?\s*[:=-]?\s*$", _F)
 _SEX = re.compile(r"\b(?:sex|gender)\s*[:=-]?\s*(m|f|male|female)\b", _F)
 _SEX_HINT = re.compile(r"\b(mrs?|ms|male|female|man|woman|lady|gentleman|boy|girl|he|she|his|her)\b\.?", _F)
 _WEIGHT = re.compile(r"\b(?:wt|weight|body\s*weight|bw)\.?\s*(?:of|is|=|:|-)?\s*" + _NUM + r"\s*(?:kgs?)?\b"
@@ -67,9 +70,10 @@ _SCR = re.compile(
 _NOT_PREGNANT = re.compile(r"\b(?:not|non)[- ]?pregnant\b|\bupt\s*(?:is\s*)?(?:negative|-ve)\b|"
                            r"\bpregnancy\s+(?:test\s+)?(?:ruled\s+out|negative)\b|\b(?:postpartum|post-partum)\b", _F)
 _PREGNANT = re.compile(r"\bpregnan(?:t|cy)\b|\bprimi(?:gravida)?\b|\bmultigravida\b|\bgravid\b|\bG\d+\s*P\d+|"
-                       r"\bPOG\b|\bantenatal\b|\bgestation(?:al)?\b|\btrimester\b", _F)
+                       r"\bPOG\b|\bantenatal\b|\bgestation(?:al)?\b|\btrimester\b|"
+                       r"\bupt\s*(?:is\s*)?(?:\+\s*ve|\+|positive)", _F)
 _WEEKS = re.compile(
-    r"(?:\b(?:pog|ga|gestation(?:al\s+age)?|at|of)\s*[:=]?\s*(\d{1,2})(?:\s*\+\s*\d)?\s*(?:wks?|weeks?)\b"
+    r"(?:\b(?:pog|ga|gestation(?:al\s+age)?|at|of|lmp)\s*[:=]?\s*(\d{1,2})(?:\s*\+\s*\d)?\s*(?:wks?|weeks?)\b"
     r"|\b(\d{1,2})(?:\s*\+\s*\d)?\s*(?:wks?|weeks?)\s*(?:of\s+)?(?:pregnan\w*|gestation|pog|ga|amenorrh\w*)\b)", _F,
 )
 _TRIMESTER = re.compile(r"\b(1st|first|2nd|second|3rd|third)\s+trimester\b|\b(?:near|at)\s+term\b", _F)
@@ -83,7 +87,7 @@ _NKDA = re.compile(r"\bnkda\b|\bnkma\b|\bno\s+known\s+(?:drug\s+)?allerg|\bno\s+
 _ALLERGY = re.compile(
     r"\ballergic\s+to\s+([^.;\n]+)|\ballerg(?:y|ies)\s*(?:to|:|-|=)\s*([^.;\n]+)"
     r"|\b(?:anaphylaxis|rash|hives|urticaria|sjs|angioedema|reaction)\s+(?:to|with|after)\s+([a-z][\w-]*)"
-    r"|\b([a-z][\w-]*(?:\s+[a-z][\w-]*)?)[- ](?:allergy|allergic|allergies)\b",
+    r"|\b([a-z][\w-]*(?:\s+[a-z][\w-]*)?)[- ](?:allergy|allergic|allergies)\b(?!\s*[:=-])",  # not a header
     _F,
 )
 _ALLERGEN_ALIASES = {"pcn": "penicillin", "penicillins": "penicillin", "pencillin": "penicillin",
@@ -98,6 +102,8 @@ _ALLERGEN_NOISE = re.compile(r"\(.*?\)|\b(?:known|h/o|history\s+of|severe|mild|d
                              r"sjs|reaction|angioedema)\b", _F)
 # A severe reaction stays with the allergen ("penicillin (anaphylaxis)"): the KB widens it to the whole class.
 _SEVERE = re.compile(r"anaphyla\w*|angioedema|stevens[- ]johnson|\bsjs\b|\bten\b|severe", _F)
+_NEXT_FACT = re.compile(r"\s+(?-i:[A-Z])[A-Za-z/]*(?:\s[A-Za-z]+)?\s*:|\b(?:c/o|o/e|h/o|k/c/o|complain\w*|presented|"
+                        r"presents|admitted|with\s+(?:fever|cough|pain|burning))\b", _F)
 _AFTER_ALLERGY = re.compile(r"\s*\(([^)]*)\)|[^,.;\n]{0,25}")
 
 # ---- comorbidities, current medicines, cultures, setting ----
@@ -122,7 +128,7 @@ _SPLIT = re.compile(r"\s*(?:,|/|&|\+|;|\band\b)\s*", _F)
 _CULTURE = re.compile(r"\b(?:c/s|c\s*&\s*s|(?:urine|blood|sputum|pus|csf|wound|tracheal)?\s*cultures?"
                       r"(?:\s+and\s+sensitivity)?|ast|sensitivity\s+report)\s*[:=-]?\s*"
                       r"((?:grew|showed|positive|:)?[^\n]+?)"
-                      r"(?=\.\s+(?-i:[A-Z])|\.?\s*$|\n|;)", _F)
+                      r"(?=\.\s+(?-i:[A-Z])|\.?\s*$|\n)", _F)
 _SETTINGS = (("ICU", re.compile(r"\b(?:[mst]?icu|intensive\s+care|on\s+ventilator|ventilated|hdu)\b", _F)),
              ("ward", re.compile(r"\b(?:ward|admitted|inpatient|in-patient|ipd|hospitali[sz]ed)\b", _F)),
              ("OPD", re.compile(r"\b(?:opd|outpatient|out-patient|clinic|ambulatory)\b", _F)))
@@ -155,10 +161,17 @@ def _items(phrase: str) -> list[str]:
     return [p.strip(" :-*'\"") for p in _SPLIT.split(phrase) if p.strip(" :-*'\"")]
 
 
+def _until_next_fact(phrase: str) -> str:
+    """A list phrase cut where the next fact starts: 'warfarin, digoxin Diagnosis: ...' -> 'warfarin, digoxin';
+    'insulin, c/o fever' -> 'insulin'."""
+    m = _NEXT_FACT.search(phrase)
+    return phrase[: m.start()] if m else phrase
+
+
 def _allergens(text: str) -> list[str]:
     found: list[str] = []
     for m in _ALLERGY.finditer(text):
-        phrase = next(g for g in m.groups() if g)
+        phrase = _until_next_fact(next(g for g in m.groups() if g))
         after = _AFTER_ALLERGY.match(text, m.end())
         severe = _SEVERE.search(m.group(0) + (after.group(0) if after else ""))
         for item in _items(phrase):
@@ -181,7 +194,7 @@ def _medicines(text: str) -> list[str]:
     for m in _MEDS_CUE.finditer(text):
         if m.group(2) is not None and _STARTED.search(text[max(0, m.start() - 14):m.start()]):
             continue
-        for item in _items(m.group(1) or m.group(2)):
+        for item in _items(_until_next_fact(m.group(1) or m.group(2))):
             if _NOT_A_MEDICINE.search(item):  # the list has run into the next fact ("on warfarin, NKDA, CrCl 40")
                 break
             name = _MED_DOSE.sub("", _MED_PREFIX.sub("", item)).strip().lower()
@@ -190,10 +203,16 @@ def _medicines(text: str) -> list[str]:
     return meds
 
 
+def _temperature(text: str, m: re.Match[str]) -> bool:
+    """'T 101F', 'temp 99 F', '101F': a temperature in Fahrenheit, not '45F' (age and sex)."""
+    bare = m.group(2).lower() == "f" and not re.search(r"[/y]", m.group(0), _F)
+    return bare and (float(m.group(1)) >= 93 or bool(_TEMP_BEFORE.search(text[max(0, m.start() - 14):m.start()])))
+
+
 def read_patient(text: str) -> Patient:
     """The patient fields a free-text case states; unstated fields stay None/empty. `text` keeps the input."""
     p = Patient(text=text)
-    m = _AGE_SEX.search(text)
+    m = next((c for c in _AGE_SEX.finditer(text) if not _temperature(text, c)), None)
     if m:
         p.age, p.sex = float(m.group(1)), _sex_of(m.group(2))
     elif m := _SEX_AGE.search(text):
@@ -252,7 +271,8 @@ def _sections(text: str) -> dict[str, str]:
     rest = [text[: marks[0].start()] if marks else text]
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        kind = next(k for k in _LABELS if m.group(k))
+        kind = next(k for k in _LABELS if m.group(k)) if m.group("label") else next(
+            k for k, rx in _LABEL_KIND.items() if rx.fullmatch(m.group("inline")))
         body = text[m.end():end].strip(" \t\n.;|")
         if kind == "diagnosis" and (stop := _DX_END.search(body)):  # "Dx: CAP. Started on ..." -> "CAP"
             rest.append(body[stop.end():])
