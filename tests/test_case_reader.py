@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from amr_grpo.judge.case_reader import cockcroft_gault, read_case, read_ground_truth
+from amr_grpo.judge.case_reader import read_case, read_ground_truth
+from amr_grpo.judge.patient_text import cockcroft_gault
 from amr_grpo.records import Case, Decision, GroundTruth, Patient
 
 # (case text, expected Case/Patient fields). Keys prefixed "p." are Patient fields.
