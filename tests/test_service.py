@@ -208,7 +208,7 @@ def test_422_message_for_a_union_field(client):
         "validation_error",
         "patient_case",
     )
-    assert err["message"] == "patient_case: Input should be a valid string or a valid dictionary"
+    assert err["message"] == "patient_case: Input should be a valid string or an object"
 
 
 # --- 404 / 405 / CORS ----------------------------------------------------------------------------------------

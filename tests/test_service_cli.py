@@ -20,7 +20,7 @@ from live_service import capture_logs
 from typer.testing import CliRunner
 
 from amr_grpo.cli import app
-from amr_grpo.service.middleware import AccessLogMiddleware
+from amr_grpo.service.middleware import RequestGuard
 
 SECRET = "OKAPI-SECRET-CASE-1001"
 
@@ -93,7 +93,7 @@ def test_an_unhandled_exception_is_a_500_error_body_without_traceback():
         raise RuntimeError(f"boom with case text {SECRET}")
 
     async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=AccessLogMiddleware(broken))
+        transport = httpx.ASGITransport(app=RequestGuard(broken, max_body_bytes=1000))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             return await c.post("/v1/evaluate", json={"patient_case": SECRET})
 

@@ -19,8 +19,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from amr_grpo import __version__
 from amr_grpo.service.errors import install_error_handlers
-from amr_grpo.service.middleware import AccessLogMiddleware, BodyLimitMiddleware
-from amr_grpo.service.routes import NOTICE, router
+from amr_grpo.service.middleware import RequestGuard
+from amr_grpo.service.routes import BODY_MODELS, NOTICE, SECURITY_SCHEMES, router
 from amr_grpo.service.security import KeyRing, RateLimiter
 from amr_grpo.service.settings import Settings
 
@@ -38,6 +38,24 @@ def _web_router(settings: Settings) -> Any:
     if settings.model_path is None or importlib.util.find_spec("amr_grpo.service.web") is None:
         return None
     return importlib.import_module("amr_grpo.service.web").router
+
+
+def _document(app: FastAPI) -> None:
+    """Add what the routes refer to but FastAPI cannot see to the OpenAPI document: the API-key schemes and the
+    body schemas (the routes parse their bodies themselves), so /docs shows them and can send a request."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            components = FastAPI.openapi(app).setdefault("components", {})
+            components["securitySchemes"] = SECURITY_SCHEMES
+            schemas = components.setdefault("schemas", {})
+            for model in BODY_MODELS:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,10 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = KeyRing(k.get_secret_value() for k in settings.api_keys)
     install_error_handlers(app)
     app.include_router(router)
+    _document(app)
     web = _web_router(settings)
     if web is not None:
         app.include_router(web)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # inside CORS: a 413 carries CORS
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -80,7 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["retry-after", "x-request-id"],
             max_age=600,
         )
-    app.add_middleware(AccessLogMiddleware)  # added last = outermost: logs every answer, CORS ones included
+    # added last = outermost: logs every answer (CORS preflights included); its 413 is raised inside, so carries CORS
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app
 
 

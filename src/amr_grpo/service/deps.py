@@ -1,47 +1,51 @@
-"""Request dependencies of the evaluation routes, as Annotated aliases: Caller (API key), Engine, Limiter, JsonBody.
+"""The checks before an evaluation: `accept(request)` -> Call (API key 401, JSON content type 415; the caller,
+engine, limiter and settings), which the evaluation routes call directly (routes.py says why). The same pieces as
+Annotated dependency aliases for routes off the hot path (the web page, /healthz): Accepted, Caller, Engine,
+Limiter, AppSettings, JsonBody. All `async def`: FastAPI runs a plain `def` dependency in a worker thread.
 
 Try it: .venv/bin/pytest tests/test_service.py -k "auth or content_type"
 """
 
 from __future__ import annotations
 
-from email.message import Message
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from amr_grpo.service.errors import ApiError
 from amr_grpo.service.security import KeyRing, RateLimiter, retry_after_header
 from amr_grpo.service.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
-_x_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <API key>")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Any:
+async def get_engine(request: Request) -> Any:
     return request.state.engine  # built once in the app's lifespan
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     return request.state.limiter
 
 
-async def authenticate(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    x_api_key: Annotated[str | None, Depends(_x_api_key)],
-) -> str:
+def _presented_key(request: Request) -> str | None:
+    """`Authorization: Bearer <key>` or `X-API-Key: <key>` (app.py documents both as OpenAPI security schemes)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def authenticate(request: Request) -> str:
     """The caller's id for rate limiting and logs: the key id, or the client host when auth is off."""
     settings: Settings = request.app.state.settings
     if not settings.auth:
         return "host:" + (request.client.host if request.client else "unknown")
-    candidate = bearer.credentials if bearer else x_api_key
+    candidate = _presented_key(request)
     if not candidate:
         raise ApiError(
             401,
@@ -57,22 +61,22 @@ async def authenticate(
     return kid
 
 
-def require_json(request: Request) -> None:
+def check_json(request: Request) -> None:
     """415 unless the body is declared JSON (application/json or application/*+json)."""
     value = request.headers.get("content-type")
-    if value:
-        m = Message()
-        m["content-type"] = value
-        if m.get_content_maintype() == "application" and (
-            m.get_content_subtype() == "json" or m.get_content_subtype().endswith("+json")
-        ):
-            return
+    media = (value or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
     raise ApiError(
         415,
         "unsupported_media_type",
         f"send the body as application/json (got {value or 'no content-type'!r})",
         field="content-type",
     )
+
+
+async def require_json(request: Request) -> None:
+    check_json(request)
 
 
 def charge(limiter: RateLimiter, caller: str, cost: int = 1) -> None:
@@ -87,6 +91,27 @@ def charge(limiter: RateLimiter, caller: str, cost: int = 1) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Call:
+    """An evaluation call that passed the checks: who calls, and what serves it."""
+
+    caller: str
+    engine: Any
+    limiter: RateLimiter
+    settings: Settings
+
+    def charge(self, cost: int = 1) -> None:
+        charge(self.limiter, self.caller, cost)
+
+
+async def accept(request: Request) -> Call:
+    """The API key (401), then the JSON content type (415): the checks of every evaluation route."""
+    caller = await authenticate(request)
+    check_json(request)
+    return Call(caller, request.state.engine, request.state.limiter, request.app.state.settings)
+
+
+Accepted = Annotated[Call, Depends(accept)]
 Caller = Annotated[str, Depends(authenticate)]
 Engine = Annotated[Any, Depends(get_engine)]
 Limiter = Annotated[RateLimiter, Depends(get_limiter)]

@@ -1,9 +1,9 @@
-"""Pure ASGI middleware: the request body limit, structured access logs, and the last-resort error guard.
+"""RequestGuard, the outermost pure ASGI layer: the request body limit, structured access logs, the last resort.
 
-BodyLimitMiddleware answers 413 (the error body) for a declared Content-Length over the limit before reading
-anything, and stops a streamed (chunked) body as soon as it passes the limit.
+Body limit: a declared Content-Length over the limit, or a streamed (chunked) body once it passes it, raises
+BodyTooLarge where the body is read, which the error handlers answer as 413 with the error body.
 
-One JSON line per request on the `amr_grpo.service.access` logger: method, path (no query string),
+Access log: one JSON line per request on the `amr_grpo.service.access` logger: method, path (no query string),
 status, latency, key id (a hash prefix, never the key), request id, judge error kind. Never a header
 value or any of the body (no case text). An unhandled exception becomes a 500 error body with no traceback.
 Try it: amr-grpo serve --no-auth, then curl http://127.0.0.1:8000/healthz and watch stderr.
@@ -11,16 +11,15 @@ Try it: amr-grpo serve --no-auth, then curl http://127.0.0.1:8000/healthz and wa
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import sys
 import time
 import traceback
-import uuid
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER = "amr_grpo.service.access"
@@ -28,6 +27,8 @@ ERROR_LOGGER = "amr_grpo.service.error"
 access_log = logging.getLogger(ACCESS_LOGGER)
 error_log = logging.getLogger(ERROR_LOGGER)
 
+_ID_PREFIX = os.urandom(4).hex()  # request ids: this process's random prefix + a counter (no syscall per request)
+_ids = itertools.count()
 _INTERNAL_ERROR = json.dumps(
     {"error": {"code": "internal_error", "message": "internal error; see the server log", "field": None}}
 ).encode()
@@ -40,47 +41,42 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "Content Too Large")
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int):
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+class RequestGuard:
+    """The outermost layer: body limit, request id, access log, last resort. One layer on purpose: each ASGI layer
+    costs every request, and this is the service's hot path (bench/service_load.py)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int):
         self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            message = f"the request body is larger than {self.max_bytes} bytes"
-            body = {"error": {"code": "payload_too_large", "message": message, "field": None}}
-            await JSONResponse(body, 413, headers={"connection": "close"})(scope, receive, send)
-            return
-        total = 0
-
-        async def limited_receive() -> Message:
-            nonlocal total
-            message = await receive()
-            if message["type"] == "http.request":
-                total += len(message.get("body", b""))
-                if total > self.max_bytes:
-                    raise BodyTooLarge()
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
-class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp):
-        self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = uuid.uuid4().hex[:16]
+        request_id = f"{_ID_PREFIX}{next(_ids):08x}"
         state = scope.setdefault("state", {})
-        status = 0
+        limit, declared = self.max_body_bytes, _content_length(scope)
+        status = received = 0
+
+        async def limited_receive() -> Message:
+            # raised where the body is read (after the API key check), so an oversized body is never read
+            nonlocal received
+            if declared is not None and declared > limit:
+                raise BodyTooLarge()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # a chunked body has no Content-Length: count it as it streams
+                    raise BodyTooLarge()
+            return message
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -90,7 +86,7 @@ class AccessLogMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, limited_receive, send_with_status)
         except Exception as exc:  # the last resort: log where it failed (no message: it may hold case text)
             frames = "".join(traceback.format_tb(exc.__traceback__))
             error_log.error(
