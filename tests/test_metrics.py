@@ -79,3 +79,10 @@ def test_data_file_is_the_single_source():
     raw = json.loads(resources.files("amr_grpo").joinpath("metrics.json").read_text())
     assert [m["key"] for m in raw["metrics"]] == list(metrics.METRIC_KEYS)
     assert raw["rubric_version"] == metrics.rubric_version()
+
+
+def test_float_round_off_stays_inside_the_documented_range():
+    # 0.20 * 1/5 / 0.20 is 0.19999999999999998 in floating point; the contract says [0.2, 1.0].
+    assert weighted_reward({"reasoning_completeness": 1}) == 0.2
+    assert weighted_reward({k: 1 for k in metrics.METRIC_KEYS}, "all") >= 0.2
+    assert weighted_reward({k: 5 for k in metrics.METRIC_KEYS}, "all") <= 1.0

@@ -97,4 +97,5 @@ def weighted_reward(scores: Mapping[str, float], metrics: str | Sequence[str] | 
         if not SCORE_MIN <= s <= SCORE_MAX:
             raise ValueError(f"score for {k!r} is {s}; must be within {SCORE_MIN}-{SCORE_MAX}")
         acc += WEIGHTS[k] * s / SCORE_MAX
-    return acc / total_w
+    # Clamp the float round-off (0.04 / 0.2 = 0.19999999999999998) back into the documented [0.2, 1.0].
+    return min(1.0, max(SCORE_MIN / SCORE_MAX, acc / total_w))

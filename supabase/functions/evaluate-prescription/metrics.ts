@@ -64,5 +64,6 @@ export function weightedReward(scores: Record<string, number>, metrics: string |
     if (!(s >= SCORE_MIN && s <= SCORE_MAX)) throw new RangeError(`score for '${k}' is ${s}; must be within 1-5`);
     acc += WEIGHTS.get(k)! * s / SCORE_MAX;
   }
-  return acc / totalW;
+  // Clamp the float round-off (0.04 / 0.2 = 0.19999999999999998) back into [0.2, 1.0], as metrics.py does.
+  return Math.min(1, Math.max(SCORE_MIN / SCORE_MAX, acc / totalW));
 }
