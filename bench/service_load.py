@@ -3,10 +3,13 @@
 Starts two servers on 127.0.0.1 as subprocesses, under the same uvicorn settings:
   ours: `amr-grpo serve` with the openai judge on the fake provider (tests/fake_openai.py, its own process), auth on,
         access logs on, rate limit off; one request primes the SQLite verdict cache, the load then hits it;
-  bare: a FastAPI app whose POST returns a fixed JSON of the same size (the floor any FastAPI service pays).
+  bare:  a FastAPI endpoint that returns a fixed JSON (the same verdict, as a dict FastAPI serialises): the
+         issue's baseline, what the plainest FastAPI route costs;
+  floor: the same answer as pre-encoded bytes after reading the body: no serialisation at all, the least any
+         FastAPI route can cost (printed for context: ours/floor is the stricter ratio).
 Then `--concurrency` keep-alive connections POST the same evaluation, the servers taking turns of `--round` seconds
 until each had `--seconds` (turns, so other load on the machine hits both alike), and the script prints p50/p99
-latency, throughput, errors, and the throughput ratio ours/bare (target >= 0.5).
+latency, throughput, errors, and the throughput ratios ours/bare (target >= 0.5) and ours/floor.
 Traffic goes only to 127.0.0.1; every run is bounded by --seconds and stops by itself.
 Run: .venv/bin/python bench/service_load.py --seconds 20 --concurrency 64
 """
@@ -59,29 +62,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bare_app(body: bytes):
-    """A FastAPI app with one POST route returning `body` as-is: no auth, no validation, no judge."""
+def bare_app(body: bytes, floor: bool = False) -> FastAPI:
+    """The baseline: POST /v1/evaluate returns the fixed verdict. floor=True: as pre-encoded bytes after reading
+    the body; else as the dict, the way a plain FastAPI route answers. No auth, validation, judge or logging."""
     app = FastAPI()
+    fixed = json.loads(body)
 
-    @app.post("/v1/evaluate")
-    async def evaluate(request: Request) -> Response:
-        await request.body()
-        return Response(body, media_type="application/json")
+    if floor:
+
+        @app.post("/v1/evaluate")
+        async def evaluate_floor(request: Request) -> Response:
+            await request.body()
+            return Response(body, media_type="application/json")
+
+    else:
+
+        @app.post("/v1/evaluate")
+        async def evaluate() -> dict:
+            return fixed
 
     return app
 
 
-def serve_bare(port: int, body_file: str) -> None:
+def serve_bare(port: int, body_file: str, floor: bool) -> None:
     import uvicorn
 
-    uvicorn.run(
-        bare_app(Path(body_file).read_bytes()),
-        host="127.0.0.1",
-        port=port,
-        access_log=False,
-        server_header=False,
-        log_level="warning",
-    )
+    app = bare_app(Path(body_file).read_bytes(), floor)
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, server_header=False, log_level="warning")
 
 
 @dataclass
@@ -200,10 +207,11 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=64, help="concurrent clients")
     ap.add_argument("--round", type=float, default=2.0, help="seconds per turn; the servers take turns")
     ap.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--body-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_bare:
-        serve_bare(args.serve_bare, args.body_file)
+        serve_bare(args.serve_bare, args.body_file, args.floor)
         return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="amr-grpo-bench-"))
@@ -229,19 +237,28 @@ def main() -> int:
             first = httpx.post(base + "/v1/evaluate", content=json.dumps(CASE), headers=auth, timeout=60)
             if first.status_code != 200:
                 raise SystemExit(f"priming request failed: {first.status_code} {first.text[:300]}")
-            # bare: the same answer bytes from a route that does nothing else
+            # bare and floor: the same answer from routes that do nothing else
             (tmp / "body.json").write_bytes(first.content)
-            bare_port = _free_port()
-            cmd = [sys.executable, __file__, "--serve-bare", str(bare_port), "--body-file", str(tmp / "body.json")]
-            procs.append(subprocess.Popen(cmd))
-            wait_ready(f"http://127.0.0.1:{bare_port}/docs", procs[-1])
+            ports = {"ours": ours_port}
+            for name in ("bare", "floor"):
+                ports[name] = _free_port()
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--serve-bare",
+                    str(ports[name]),
+                    "--body-file",
+                    str(tmp / "body.json"),
+                ]
+                procs.append(subprocess.Popen(cmd + (["--floor"] if name == "floor" else [])))
+                wait_ready(f"http://127.0.0.1:{ports[name]}/docs", procs[-1])
 
             # turns of --round seconds each, so load from other processes on this machine hits both alike
-            ours, bare = Result("ours"), Result("bare")
+            results = {name: Result(name) for name in ports}
             turns = max(1, round(args.seconds / args.round))
             for _ in range(turns):
-                for total, port in ((ours, ours_port), (bare, bare_port)):
-                    part = run_load(total.name, port, args.seconds / turns, args.concurrency, auth)
+                for name, total in results.items():
+                    part = run_load(name, ports[name], args.seconds / turns, args.concurrency, auth)
                     total.latencies += part.latencies
                     total.errors += part.errors
                     total.seconds += part.seconds
@@ -258,18 +275,21 @@ def main() -> int:
         f"cached evaluations, {os.cpu_count()} CPU cores shared by the servers and the load generator"
     )
     print(f"{'target':<6} {'requests':>9} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for r in (ours, bare):
+    for r in results.values():
         print(
             f"{r.name:<6} {len(r.latencies):>9} {r.errors:>6} {r.throughput:>8.0f} {r.pct(0.5):>8.1f} "
             f"{r.pct(0.99):>8.1f}"
         )
+    ours, bare, floor = results["ours"], results["bare"], results["floor"]
     ratio = ours.throughput / bare.throughput if bare.throughput else float("nan")
+    errors = sum(r.errors for r in results.values())
     print(
         f"ratio ours/bare throughput: {ratio:.2f} (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}); "
-        f"p50 ours/bare {ours.pct(0.5) / bare.pct(0.5):.2f}x; errors {ours.errors + bare.errors}; "
+        f"ours/floor {ours.throughput / floor.throughput if floor.throughput else float('nan'):.2f}; "
+        f"p50 ours/bare {ours.pct(0.5) / bare.pct(0.5):.2f}x; errors {errors}; "
         f"provider calls {provider_calls} (1 = only the priming request reached the judge)"
     )
-    return 1 if ours.errors + bare.errors else 0
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
