@@ -239,7 +239,8 @@ def test_cors_preflight_and_headers(client):
 
 def test_429_rate_limit_per_key(tmp_path, logs):
     # 6 per minute = 0.1 token/s, burst 2: the 3rd request at once finds ~0 tokens and needs 1 -> 10 s to wait
-    settings = Settings(api_keys=f"{KEY},{OTHER_KEY}", rate_limit_per_minute=6, rate_limit_burst=2)
+    ledger = tmp_path / "ledger.json"
+    settings = Settings(api_keys=f"{KEY},{OTHER_KEY}", rate_limit_per_minute=6, rate_limit_burst=2, ledger_path=ledger)
     with LiveService(settings) as s, httpx.Client(base_url=s.url, timeout=30) as c:
         assert [c.post("/v1/evaluate", json=CASE, headers=auth()).status_code for _ in range(2)] == [200, 200]
         r = c.post("/v1/evaluate", json=CASE, headers=auth())
@@ -249,6 +250,8 @@ def test_429_rate_limit_per_key(tmp_path, logs):
         # a batch of 2 items costs 2 tokens; the other key has 1 left
         r = c.post("/v1/evaluate/batch", json={"items": [CASE, CASE]}, headers=auth(OTHER_KEY))
         check_error(r, 429, "rate_limited")
+    # written at shutdown: 3 evaluations reached the judge (2 + 1 allowed); the refused ones never did
+    assert json.loads(ledger.read_text())["evaluations"] == 3
 
 
 # --- logs ----------------------------------------------------------------------------------------------------

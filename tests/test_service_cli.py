@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from amr_grpo.cli import app
 from amr_grpo.service.middleware import RequestGuard
+from amr_grpo.service.settings import Settings
 
 SECRET = "OKAPI-SECRET-CASE-1001"
 
@@ -37,6 +38,11 @@ def _env(**extra: str) -> dict[str, str]:
         (["serve", "--judge", "oracle"], {"AMR_GRPO_API_KEYS": "k"}, "judge_backend"),
         (["serve", "--model", "/nonexistent/policy"], {"AMR_GRPO_API_KEYS": "k"}, "does not exist"),
         (["serve"], {"AMR_GRPO_API_KEYS": "k", "AMR_GRPO_MAX_BODY_BYTES": "lots"}, "max_body_bytes"),
+        (
+            ["serve"],
+            {"AMR_GRPO_API_KEYS": "k", "AMR_GRPO_JUDGE_OVERRIDES": '["retries=9"]'},
+            "unknown config key 'retries'",
+        ),
     ],
 )
 def test_serve_refuses_bad_setup_in_one_line(monkeypatch, args, env, message):
@@ -48,6 +54,24 @@ def test_serve_refuses_bad_setup_in_one_line(monkeypatch, args, env, message):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_settings_from_the_environment(monkeypatch, tmp_path):
+    recipe = tmp_path / "judge.yaml"
+    recipe.write_text("backend: openai\nmax_retries: 5\ntimeout_s: 9\n")
+    monkeypatch.setenv("AMR_GRPO_API_KEYS", " key-one, key-two ,,")
+    monkeypatch.setenv("AMR_GRPO_CORS_ORIGINS", "https://a.example,https://b.example")
+    monkeypatch.setenv("AMR_GRPO_JUDGE_CONFIG", str(recipe))
+    monkeypatch.setenv("AMR_GRPO_JUDGE_OVERRIDES", '["max_retries=1"]')
+    monkeypatch.setenv("AMR_GRPO_CACHE_PATH", str(tmp_path / "c.sqlite"))
+    settings = Settings()
+    assert [k.get_secret_value() for k in settings.api_keys] == ["key-one", "key-two"]
+    assert "key-one" not in repr(settings)  # SecretStr: printing the settings shows no key
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    cfg = settings.judge_settings()
+    # defaults -> YAML (openai, 5 retries, 9 s) -> overrides (1 retry) -> explicit settings (cache, no fallback)
+    assert (cfg.backend, cfg.max_retries, cfg.timeout_s) == ("openai", 1, 9.0)
+    assert (cfg.cache_path, cfg.quota_fallback) == (str(tmp_path / "c.sqlite"), "none")
 
 
 def test_serve_no_auth_warns_and_logs_json(tmp_path):

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     def judge_settings(self) -> Any:
         """The JudgeConfig these settings describe: defaults -> judge_config YAML -> overrides -> explicit fields."""
         from amr_grpo.config import load
-        from amr_grpo.judge.engine import JudgeConfig
+        from amr_grpo.judge.config import JudgeConfig
 
         cfg = load(JudgeConfig, self.judge_config, self.judge_overrides)
         explicit = {
