@@ -122,17 +122,27 @@ class RequestGuard:
                 access_log.info(json.dumps(record))
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Service logs as plain JSON lines on stderr (called by `amr-grpo serve`, a process of its own; not on import).
+class JsonLineHandler(logging.StreamHandler):
+    """Writes each message as it is, one a line: the service's messages are already JSON (no formatter pass)."""
 
-    The records carry no caller file/line, thread or process names: the logging HOWTO's "Optimization" settings,
-    which take a third off the access log's cost per request; the JSON line already says what happened."""
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(record.getMessage() + "\n")
+            self.flush()
+        except Exception:  # logging's contract: a failing handler reports, never raises into the request
+            self.handleError(record)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Service logs as JSON lines on stderr (called by `amr-grpo serve`, a process of its own; not on import).
+
+    The records carry no caller file/line, thread or process names: the logging HOWTO's "Optimization" settings;
+    with JsonLineHandler they take a third off the access log's cost per request (bench/service_load.py)."""
     logging._srcfile = None  # no sys._getframe() walk per record (documented in the HOWTO)
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler = JsonLineHandler(sys.stderr)
     for name in (ACCESS_LOGGER, ERROR_LOGGER):
         log = logging.getLogger(name)
         log.handlers[:] = [handler]
