@@ -917,6 +917,39 @@ def test_the_knowledge_base_source_of_a_syndrome_is_a_valid_reference() -> None:
     assert score(case, text, {"decision": "Modify"}).scores["reference_accuracy"].score == 5
 
 
+def test_page_is_read_beside_the_section_it_belongs_to() -> None:
+    c = CASES["pyelonephritis_renal"]
+    renal = "ICMR Treatment Guidelines (2019), section Table 14.1 row 6, p. 165"
+    cases = [
+        (f"{NTG} 5.2; {renal}", 5),  # p. 165 is the renal table's page, not a wrong page for section 5.2
+        (f"{NTG} 5.2, p. 39; {renal}", 5),  # section 5.2 is on p. 39 (the knowledge base's page)
+        (f"{NTG} 5.2, p. 120; {renal}", 4),  # the syndrome's own page is wrong -> 4
+    ]
+    for reference, want in cases:
+        text = c["correct"].replace(f"{NTG} 5.2; ICMR 2019 Table 14.1 for renal dosing", reference)
+        assert reference in text
+        got = score(c["case"], text, _gt(c)).scores["reference_accuracy"]
+        assert got.score == want, (reference, got)
+
+
+def test_general_knowledge_syndromes_are_cited_as_such() -> None:
+    case = "19/F, NKDA. Dx: sore throat, pharyngitis Centor score 1, OPD. Rx: Tab amoxicillin 500 mg TDS x 5 days"
+    steps = ["Clinical picture: pharyngitis with Centor 1.", "Pathogen and setting: mostly viral; OPD.",
+             "Regimen choice: no antibiotic is indicated.", "Dose route frequency: no antibiotic dose applies.",
+             "Duration: no course is needed.", "Patient factors and safety: no allergy, normal renal function.",
+             "Stewardship: avoid unnecessary antibiotics."]
+
+    def ref(reference: str) -> int:
+        text = validation(steps, "Reject", "No antibiotic; paracetamol, warm saline gargles", reference)
+        return score(case, text, {"decision": "Reject"}).scores["reference_accuracy"].score
+
+    # the knowledge base rests this syndrome on general clinical knowledge (no guideline section): saying so is the
+    # right reference -> 5, with or without the knowledge base's note on where it looked
+    assert ref("General clinical knowledge, not verified against a source") == 5
+    assert ref("general clinical knowledge (not in NCDC 2025)") == 5
+    assert ref("Made-up Society guideline 2031, section 4.4") == 1  # an invented source stays at 1
+
+
 def test_priority_metrics_and_verdict_shape() -> None:
     c = CASES["viral_urti"]
     v = score(c["case"], c["correct"], _gt(c), ("clinical_accuracy", "guideline_adherence", "reasoning_completeness"))

@@ -100,6 +100,7 @@ _TABLE = re.compile(r"table\s*(\d+(?:\.\d+)*)", _F)
 _PAGE = re.compile(r"\b(?:p|pg|page|pp)\.?\s*(\d+)", _F)
 _NUMBER = re.compile(r"\d+\.\d+")
 RENAL_TABLE = "14.1"  # ICMR 2019 Table 14.1: renal dose modification
+_GENERAL = re.compile(r"general\s+(?:clinical\s+)?knowledge", _F)
 
 
 @dataclass
@@ -278,6 +279,10 @@ def _reference(ctx: CaseContext, r: _Reading) -> tuple[int, str]:
         # the knowledge base's own source for this syndrome is not the national guideline (e.g. a trial): citing it
         # is citing what the knowledge base rests on
         return 5, f"reference: cites the source the knowledge base gives for {ctx.syndrome.name}"
+    if own and own.confidence == "GK" and _GENERAL.search(ref):
+        # the knowledge base has no guideline section for this syndrome: saying the advice is general clinical
+        # knowledge is the honest reference (with or without the knowledge base's note on where it looked)
+        return 5, f"reference: general clinical knowledge, as the knowledge base has it for {ctx.syndrome.name}"
     if not _NATIONAL.search(ref):
         if _OTHER_REAL.search(ref):
             return 2, "reference: a real guideline, but not the national NCDC/ICMR guideline"
@@ -304,7 +309,9 @@ def _reference(ctx: CaseContext, r: _Reading) -> tuple[int, str]:
         return 4, f"reference: real section {cited[0]}; no syndrome found to check that it fits"
     if renal and not cites_renal:
         return 4, "reference: right section, but renal dosing without ICMR Table 14.1"
-    page = _PAGE.search(ref)
+    # the page of the part that cites the section ("section 5.2, p. 39; ICMR 2019 Table 14.1 row 6, p. 165")
+    part = next((p for p in re.split(r"[;\n]", ref) if any(m.group(1) in expected for m in _SECTION.finditer(p))), ref)
+    page = _PAGE.search(part)
     want_page = ctx.syndrome.source.page if ctx.syndrome else None
     if page and want_page and page.group(1) not in re.findall(r"\d+", want_page):
         return 4, f"reference: right section, page {page.group(1)} instead of {want_page}"
