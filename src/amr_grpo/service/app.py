@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,8 +22,6 @@ from amr_grpo.service.middleware import RequestGuard
 from amr_grpo.service.routes import BODY_MODELS, NOTICE, SECURITY_SCHEMES, router
 from amr_grpo.service.security import KeyRing, RateLimiter
 from amr_grpo.service.settings import Settings
-
-log = logging.getLogger("amr_grpo.service")
 
 DESCRIPTION = f"""Scores a model's validation of an antimicrobial prescription on a six-metric rubric
 (LLM-as-a-judge and guideline rules). **{NOTICE}**

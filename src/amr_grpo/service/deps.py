@@ -1,7 +1,7 @@
 """The checks before an evaluation: `accept(request)` -> Call (API key 401, JSON content type 415; the caller,
 engine, limiter and settings), which the evaluation routes call directly (routes.py says why). The same pieces as
-Annotated dependency aliases for routes off the hot path (the web page, /healthz): Accepted, Caller, Engine,
-Limiter, AppSettings, JsonBody. All `async def`: FastAPI runs a plain `def` dependency in a worker thread.
+Annotated dependency aliases for routes off the hot path (the web page, /healthz): Caller, Engine, Limiter,
+AppSettings, JsonBody. All `async def`: FastAPI runs a plain `def` dependency in a worker thread.
 
 Try it: .venv/bin/pytest tests/test_service.py -k "auth or content_type"
 """
@@ -111,7 +111,6 @@ async def accept(request: Request) -> Call:
     return Call(caller, request.state.engine, request.state.limiter, request.app.state.settings)
 
 
-Accepted = Annotated[Call, Depends(accept)]
 Caller = Annotated[str, Depends(authenticate)]
 Engine = Annotated[Any, Depends(get_engine)]
 Limiter = Annotated[RateLimiter, Depends(get_limiter)]

@@ -64,9 +64,10 @@ def _doc(model: type[BaseModel], answer: type[BaseModel], summary: str) -> dict[
 
 
 # The evaluation routes call `accept` and `parse` themselves instead of declaring a dependency and a body
-# parameter: FastAPI's dependency and body machinery cost more than the cached evaluation itself (measured by
-# bench/service_load.py: the ratio to a bare endpoint went from 0.16 to about 0.5). The OpenAPI document still
-# shows the body schema and the key schemes (see _doc and app._document).
+# parameter: FastAPI's dependency and body machinery cost more than the cached evaluation itself (together with
+# the other hot-path choices noted in app.py, deps.py, middleware.py and judge/cache.py, bench/service_load.py's
+# ratio to a bare endpoint went from 0.16 to about 0.5). The OpenAPI document still shows the body schema and
+# the key schemes (see _doc and app._document).
 
 
 async def parse(request: Request, model: type[M]) -> M:
