@@ -136,7 +136,29 @@ def _same(a: list[Item] | None, b: list[Item] | None) -> bool:
     return a is not None and b is not None and strip(a) == strip(b)
 
 
-def reference_text(ctx: Ctx, s: Syndrome, b: Built, diagnosis: str, setting: str) -> tuple[str, str]:
+RENAL_TABLE = "Table 14.1"  # ICMR 2019 renal dose modification table
+
+
+def citation(ctx: Ctx, s: Syndrome, b: Built) -> str:
+    """The reference line: the syndrome's source, then the ICMR 2019 Table 14.1 rows the renal reasoning rests on.
+
+    A general-knowledge (GK) syndrome row names no guideline: it is cited as what it is ("General clinical knowledge,
+    not verified against a source"), without the row's notes on where the knowledge base looked. The Table 14.1 rows:
+    the band (other than no change) of every recommended drug at the patient's CrCl, and of a prescribed drug the
+    reference avoids for renal function."""
+    parts = {(s.source.guideline if s.source.confidence == "GK" else s.citation): None}
+    crcl = b.patient.crcl_ml_min
+    items = list(b.recommended or [])
+    if "renal_contraindicated" in b.issues:
+        items += b.prescribed
+    for it in items:
+        band = ctx.kb.renal_band(it.drug, crcl, it.route) if crcl is not None else None
+        if band and band.action != "no_change" and (band.source.section or "").startswith(RENAL_TABLE):
+            parts.setdefault(band.source.cite(), None)
+    return "; ".join(parts)
+
+
+def reference_text(ctx: Ctx, s: Syndrome, b: Built, diagnosis: str, setting: str, cite: str) -> tuple[str, str]:
     """(reference validation, recommended regimen text)."""
     p, rec = b.patient, b.recommended
     who = f"{p.age:g}-year-old " + ("pregnant woman" if p.pregnant else "man" if p.sex == "M" else "woman")
@@ -161,7 +183,7 @@ def reference_text(ctx: Ctx, s: Syndrome, b: Built, diagnosis: str, setting: str
     }
     regimen = canonical_text(rec) if rec else f"No antibiotic; {b.supportive}"
     steps = [(t, texts[t]) for t in STEP_TITLES]
-    return format_validation(steps, b.decision, regimen, s.citation), regimen
+    return format_validation(steps, b.decision, regimen, cite), regimen
 
 
 def _prescription(ctx: Ctx, s: Syndrome, b: Built) -> str:
@@ -194,7 +216,8 @@ def all_issues(ctx: Ctx, s: Syndrome, b: Built) -> list[str]:
 def to_record(ctx: Ctx, case_id: str, s: Syndrome, b: Built) -> dict[str, Any]:
     diagnosis, setting = _diagnosis(ctx, s, b), _setting(ctx, s)
     prescription = _prescription(ctx, s, b)
-    reference, regimen = reference_text(ctx, s, b, diagnosis, setting)
+    cite = citation(ctx, s, b)
+    reference, regimen = reference_text(ctx, s, b, diagnosis, setting, cite)
     drugs = [i.drug for i in b.prescribed + (b.recommended or [])]
     return {
         "id": case_id,
@@ -205,7 +228,7 @@ def to_record(ctx: Ctx, case_id: str, s: Syndrome, b: Built) -> dict[str, Any]:
         "decision": b.decision,
         "reference": reference,
         "recommended_regimen": regimen,
-        "citation": s.citation,
+        "citation": cite,
         "issues": all_issues(ctx, s, b),
         "flags": flags(ctx, b.patient, drugs),
         "syndrome": s.key,
