@@ -49,7 +49,8 @@ def evaluate_cmd(
     top_p: TopP = 1.0,
     seed: Seed = 0,
 ) -> None:
-    """Generate validations for a dataset split and score them on all six metrics."""
+    """Generate validations for a dataset split and score them on all six metrics.
+    Research tool, not for clinical use."""
     from amr_grpo.evaluate import evaluate
     from amr_grpo.evaluate import judge_config as make_judge_config
     from amr_grpo.generation import GenerationSettings
@@ -78,7 +79,8 @@ def report_cmd(
     train_log: Annotated[Path | None, typer.Option(help="Training metrics JSONL (one object per logged step).")] = None,
     labels: Annotated[str | None, typer.Option(help="Comma-separated run names, one per results dir.")] = None,
 ) -> None:
-    """Write report.md and a self-contained report.html from saved results (pure: no model, no judge)."""
+    """Write report.md and a self-contained report.html from saved results (pure: no model, no judge).
+    Research tool, not for clinical use."""
     from amr_grpo.report import write_report
 
     names = [n.strip() for n in labels.split(",")] if labels else None
@@ -118,7 +120,8 @@ def validate_cmd(
     seed: Seed = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Validate one prescription with a trained policy (and optionally score it)."""
+    """Validate one prescription with a trained policy (and optionally score it).
+    Research tool, not for clinical use."""
     if (case is None) == (text is None):
         raise UserError("give exactly one of --case FILE or --text '...'")
     case_obj, truth = _read_case_file(case) if case else (text, None)
