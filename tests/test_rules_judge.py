@@ -932,6 +932,18 @@ def test_page_is_read_beside_the_section_it_belongs_to() -> None:
         assert got.score == want, (reference, got)
 
 
+def test_a_single_prophylactic_dose_needs_no_renal_table_reference() -> None:
+    c = CASES["surgical_prophylaxis"]
+    ckd = c["case"].replace("55/F, 60 kg, NKDA.", "55/F, 60 kg, NKDA, CrCl 20 mL/min.")
+    text = c["correct"].replace("no allergy, normal renal function", "no allergy; CrCl 20 mL/min, but a single "
+                                "pre-incision dose is not reduced for renal function")
+    v = score(ckd, text, _gt(c))
+    # cefazolin has an ICMR Table 14.1 "adjust" band at CrCl 20, but a single dose is given in full (the regimen
+    # check agrees): there is no renal dosing for the table to back, so the syndrome section alone is the reference
+    assert v.scores["reference_accuracy"].score == 5, v.scores["reference_accuracy"]
+    assert v.scores["guideline_adherence"].score == 5 and v.scores["safety_awareness"].score == 5
+
+
 def test_general_knowledge_syndromes_are_cited_as_such() -> None:
     case = "19/F, NKDA. Dx: sore throat, pharyngitis Centor score 1, OPD. Rx: Tab amoxicillin 500 mg TDS x 5 days"
     steps = ["Clinical picture: pharyngitis with Centor 1.", "Pathogen and setting: mostly viral; OPD.",

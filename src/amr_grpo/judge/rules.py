@@ -291,7 +291,10 @@ def _reference(ctx: CaseContext, r: _Reading) -> tuple[int, str]:
     expected = _syndrome_sections(ctx)
     if ctx.gt.citation and (m := _SECTION.search(ctx.gt.citation)):
         expected.add(m.group(1))
-    endorsed = {d.drug for d in r.endorsed or ()}
+    # drugs the endorsed regimen gives over days: a single dose (surgical prophylaxis) is given in full whatever the
+    # CrCl, so there is no renal dosing for the table to back
+    endorsed = {d.drug for d in r.endorsed or () if d.interval_h != 0
+                and not ((t := ctx.normal_target(d.drug or "")) and t.interval_h == 0)}
     renal = any(k.kind == "renal" and k.action in ("adjust", "avoid") and k.drug in endorsed
                 and RENAL_TABLE in k.source for k in r.risks)
     cites_renal = any(t.group(1) == RENAL_TABLE for t in _TABLE.finditer(ref)) or "renal" in ref.lower()
