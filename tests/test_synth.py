@@ -140,6 +140,25 @@ def test_renal_adjustment_reads_the_kb_bands():
     assert renal_adjust(Item("amoxicillin", "PO", 8, 1000), band) is None
 
 
+def test_single_doses_are_never_renally_turned_into_a_course(cases):
+    # a single pre-incision or stat dose is given in full whatever the CrCl (the rules judge agrees): cefazolin's
+    # Table 14.1 band (500 mg q12h at CrCl 11-34) is for a course, not for surgical prophylaxis
+    assert renal_for(Item("cefazolin", "IV", 0, 2000), 20)[0] == Item("cefazolin", "IV", 0, 2000)
+    assert renal_for(Item("cefuroxime", "IV", 0, 1500), 15)[0] == Item("cefuroxime", "IV", 0, 1500)
+    checked = 0
+    for c in cases:
+        s = kb.syndrome(c["syndrome"])
+        items = [ri for r in (*s.first_line, *s.alternatives) for ri in r.items]
+        single = {ri.drug for ri in items if ri.interval_h == 0} - {ri.drug for ri in items if ri.interval_h != 0}
+        texts = [c["recommended_regimen"]] + ([c["prescription"]] if c["decision"] == "Approve" else [])
+        for text in (t for t in texts if not t.startswith("No antibiotic")):
+            for d in doses(text):
+                if d.drug in single:
+                    assert d.interval_h == 0, (c["id"], text)
+                    checked += 1
+    assert checked >= 20
+
+
 def item_of(d) -> Item:
     return Item(d.drug, d.route, d.interval_h, d.dose_mg, d.dose_mg_per_kg, d.dose_units, d.duration_days)
 
@@ -302,6 +321,8 @@ def test_renal_dosing_cites_icmr_table_14_1(cases):
         crcl = c["patient"]["crcl_ml_min"]
         for d in doses(c["recommended_regimen"]):
             band = kb.renal_band(d.drug, crcl, d.route)
+            if d.interval_h == 0:  # a single dose is given in full: nothing renally dosed to cite the table for
+                continue
             if band and band.action in ("adjust", "avoid") and (band.source.section or "").startswith("Table 14.1"):
                 assert band.source.cite() in c["citation"].split("; "), (c["id"], d.drug, c["citation"])
                 cited += 1

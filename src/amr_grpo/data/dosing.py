@@ -70,11 +70,14 @@ def _scale(x: float | None, f: float) -> float | None:
 
 
 def renal_for(item: Item, crcl: float | None) -> tuple[Item | None, RenalBand | None]:
-    """(the item as dosed at this CrCl, the band). (item, None) without renal data; (None, band) when the band says
-    avoid/review or its advice cannot be read into one dose (the item must not be given as is)."""
+    """(the item as dosed at this CrCl, the band). (item, None) without renal data; (item, band) when the band leaves
+    it as is (no change, or a single dose); (None, band) when the band says avoid/review or its advice cannot be read
+    into one dose (the item must not be given as is)."""
     band = load_kb().renal_band(item.drug, crcl, item.route)
     if band is None:
         return item, None
     if band.action == "no_change" or (band.action == "review" and band.crcl_min is None and band.crcl_max is None):
         return item, band  # "review" at every CrCl = level-guided dosing of the usual regimen (vancomycin)
+    if item.interval_h == 0 and band.action in ("adjust", "review"):
+        return item, band  # a single (pre-incision, stat) dose is given in full: the band doses a course
     return renal_adjust(item, band), band

@@ -86,7 +86,7 @@ _FREQ = {
     8: ["TDS", "TID", "q8h", "TDS", "thrice daily", "8 hourly"],
     6: ["QID", "q6h", "6 hourly", "QID", "QDS"],
     4: ["q4h", "4 hourly"],
-    0: ["single dose", "one dose", "single dose"],  # not "500 mg stat" (read as a loading dose) nor "once and"
+    0: ["single dose", "one dose", "single dose", "stat", "once"],
 }
 _PILLS = {24: "1-0-0", 12: "1-0-1", 8: "1-1-1", 6: "1-1-1-1"}
 _CAPSULES = {"amoxicillin", "doxycycline", "cloxacillin", "cefalexin", "cefadroxil", "clindamycin", "nitrofurantoin",

@@ -177,6 +177,9 @@ def approve(ctx: Ctx, s: Syndrome) -> Built | None:
     notes = {"regimen": f"{names(given)} is the guideline {'first-line' if first else 'alternative'} choice."}
     if adjusted:
         notes["dose"] = f"At CrCl {p.crcl_ml_min:g} mL/min the renal dose is {dose_line(given)}."
+    elif any(i.interval_h == 0 and (b := renal_for(i, p.crcl_ml_min)[1]) and b.action != "no_change" for i in given):
+        notes["dose"] = (f"{dose_line(given)} is correct: a single dose is given in full at CrCl "
+                         f"{p.crcl_ml_min:g} mL/min.")
     return Built("Approve", [], given, given, p, notes, condition)
 
 

@@ -144,14 +144,14 @@ def citation(ctx: Ctx, s: Syndrome, b: Built) -> str:
 
     A general-knowledge (GK) syndrome row names no guideline: it is cited as what it is ("General clinical knowledge,
     not verified against a source"), without the row's notes on where the knowledge base looked. The Table 14.1 rows:
-    the band (other than no change) of every recommended drug at the patient's CrCl, and of a prescribed drug the
-    reference avoids for renal function."""
+    the band (other than no change) of every recommended drug given over days at the patient's CrCl, and of a
+    prescribed drug the reference avoids for renal function."""
     parts = {(s.source.guideline if s.source.confidence == "GK" else s.citation): None}
     crcl = b.patient.crcl_ml_min
     items = list(b.recommended or [])
     if "renal_contraindicated" in b.issues:
         items += b.prescribed
-    for it in items:
+    for it in (i for i in items if i.interval_h != 0):  # a single dose is not renally dosed
         band = ctx.kb.renal_band(it.drug, crcl, it.route) if crcl is not None else None
         if band and band.action != "no_change" and (band.source.section or "").startswith(RENAL_TABLE):
             parts.setdefault(band.source.cite(), None)
