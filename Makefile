@@ -30,8 +30,21 @@ data: install  ## synthetic cases (if missing) -> GRPO dataset splits
 	@test -f $(CASES) || $(AMR) synth -n 600 --seed 0 -o $(CASES)
 	$(AMR) prepare $(CASES) -o $(RUN)/data --force
 
-run: data  ## the main job on the bundled defaults
-	@echo "pipeline lands step by step; see README"
+POLICY   ?= assets/tiny-policy
+RECIPE   ?= configs/train/tiny-cpu.yaml
+
+run: data  ## the main job: evaluate the tiny policy, GRPO-train it, evaluate again, report
+	$(AMR) evaluate --model $(POLICY) --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-before
+	$(AMR) train --config $(RECIPE) model.name_or_path=$(POLICY) data.dir=$(RUN)/data output_dir=$(RUN)/train $(if $(wildcard $(RUN)/train/checkpoint-*),--resume,)
+	$(AMR) evaluate --model $(RUN)/train/model --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-after
+	$(AMR) report $(RUN)/eval-before $(RUN)/eval-after --labels before,after --train-log $(RUN)/train/metrics.jsonl -o $(RUN)/report
+	@echo ""
+	@echo "Done. Outputs (research tool, not for clinical use):"
+	@echo "  dataset          $(RUN)/data/{train,val,test}.jsonl, $(RUN)/data/hf"
+	@echo "  before training  $(RUN)/eval-before/{results.jsonl,summary.json}"
+	@echo "  GRPO run         $(RUN)/train/ (model/, metrics.jsonl, judge_ledger.json, config.yaml, TensorBoard runs/)"
+	@echo "  after training   $(RUN)/eval-after/{results.jsonl,summary.json}"
+	@echo "  report           $(RUN)/report/report.md  and  $(RUN)/report/report.html"
 
 test: install tools  ## install and run the fast test suite
 	$(BIN)/python -m pytest
