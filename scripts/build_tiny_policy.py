@@ -7,8 +7,8 @@ fix (a fully trained policy gives GRPO groups with zero reward variance, i.e. no
 Research tool, not for clinical use.
 
 Try it (about two minutes on 2 CPU cores):
-    amr-grpo synth && amr-grpo prepare            # writes data/grpo/{train,val,test}.jsonl
-    python scripts/build_tiny_policy.py --data data/grpo --out assets/tiny-policy
+    make data                                   # synth + prepare: runs/main/data/{train,val,test}.jsonl
+    python scripts/build_tiny_policy.py --data runs/main/data --out assets/tiny-policy
 """
 
 from __future__ import annotations
@@ -54,15 +54,19 @@ def as_messages(prompt: str | list[dict]) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
 
-def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: list[str], vocab_size: int, max_token_length: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE over whole texts (no split at spaces), tokens of at most `max_token_length` characters: the
+    policy format's fixed phrases ("Step 4 - Dose route frequency: ") become a few tokens, so prompts and
+    completions are about half as long as with word-level pre-splitting, and GRPO steps twice as fast on CPU."""
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        max_token_length=max_token_length,
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
@@ -115,7 +119,7 @@ def sft(model: LlamaForCausalLM, examples: list[tuple[list[int], list[int]]], pa
     order: list[int] = []
     losses = []
     model.train()
-    for step in range(args.steps):
+    for step in range(args.stop_after or args.steps):
         if len(order) < args.batch_size:
             order += rng.sample(range(len(examples)), len(examples))
         batch = [examples[i] for i in order[: args.batch_size]]
@@ -132,7 +136,7 @@ def sft(model: LlamaForCausalLM, examples: list[tuple[list[int], list[int]]], pa
         sched.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        if step % 25 == 0 or step == args.steps - 1:
+        if step % 10 == 0 or step == (args.stop_after or args.steps) - 1:
             print(f"sft step {step:4d}/{args.steps}  loss {loss.item():.3f}  lr {sched.get_last_lr()[0]:.2e}", flush=True)
     model.eval()
     return losses
@@ -152,28 +156,33 @@ def sample_outputs(model, tok, rows: list[dict], n: int) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("data/grpo"), help="prepare output dir holding train.jsonl")
+    ap.add_argument("--data", type=Path, default=Path("runs/main/data"), help="prepare output dir holding train.jsonl")
     ap.add_argument("--out", type=Path, default=Path("assets/tiny-policy"), help="where to write the policy")
-    ap.add_argument("--vocab-size", type=int, default=2048, help="byte-level BPE vocabulary size")
+    ap.add_argument("--vocab-size", type=int, default=4096, help="byte-level BPE vocabulary size")
+    ap.add_argument("--max-token-length", type=int, default=16, help="longest BPE token in characters")
     ap.add_argument("--hidden", type=int, default=256, help="hidden size")
     ap.add_argument("--layers", type=int, default=4, help="transformer layers")
     ap.add_argument("--heads", type=int, default=4, help="attention heads")
     ap.add_argument("--max-len", type=int, default=1024, help="longest prompt + answer in tokens (longer: skipped)")
-    ap.add_argument("--steps", type=int, default=300, help="SFT steps (few on purpose: GRPO needs mistakes to fix)")
+    ap.add_argument("--steps", type=int, default=150, help="length of the SFT learning-rate schedule (warm-up + cosine)")
+    ap.add_argument("--stop-after", type=int, default=40,
+                    help="stop SFT after this many steps, early on purpose: GRPO needs mistakes to fix (0 = --steps)")
     ap.add_argument("--batch-size", type=int, default=16, help="SFT batch size")
-    ap.add_argument("--lr", type=float, default=3e-3, help="SFT peak learning rate")
+    ap.add_argument("--lr", type=float, default=1e-3, help="SFT peak learning rate")
     ap.add_argument("--seed", type=int, default=0, help="seed for init, shuffling and everything else")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed, so reruns match bit for bit)")
     ap.add_argument("--samples", type=int, default=2, help="greedy samples to print at the end")
     args = ap.parse_args()
 
     t0 = time.time()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     torch.use_deterministic_algorithms(True)
 
     rows = read_split(args.data / "train.jsonl")
     corpus = [m["content"] for r in rows for m in as_messages(r["prompt"])] + [r["reference"] for r in rows]
-    tok = train_tokenizer(corpus, args.vocab_size)
+    tok = train_tokenizer(corpus, args.vocab_size, args.max_token_length)
     encoded = [encode_example(tok, r, args.max_len) for r in rows]
     examples = [e for e in encoded if e is not None]
     lengths = sorted(len(ids) for ids, _ in examples)

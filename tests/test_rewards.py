@@ -11,9 +11,9 @@ import pytest
 from fake_openai import FakeOpenAI
 from transformers import TrainerState
 
-from amr_grpo.judge.engine import JudgeConfig
+from amr_grpo.judge.config import JudgeConfig
 from amr_grpo.metrics import METRIC_KEYS, PRIORITY_KEYS
-from amr_grpo.rewards import RewardPipeline
+from amr_grpo.rewards import RewardPipeline, format_score
 
 CASE = {
     "id": "t1",
@@ -98,8 +98,41 @@ def test_llm_scores_become_fractions_and_format_reads_the_parse(fake):
     # 4/5 = 0.8 for the default answer, 2/5 = 0.4 for the scripted one
     for key in PRIORITY_KEYS:
         assert res[key] == pytest.approx([0.8, 0.8, 0.4])
-    assert res["format"] == [1.0, 0.0, 1.0]  # GARBLE has neither steps nor a decision
+    # GOOD is exactly the format; GARBLE has neither steps nor a decision; the third has text after its Reference
+    assert res["format"] == [1.0, 0.0, 0.5]
     assert res["_logged"]["judge/failures"] == [0.0]  # logged once per batch, not once per function
+
+
+LINES = GOOD.splitlines()  # 7 steps, then Decision, Recommended regimen, Reference
+
+
+@pytest.mark.parametrize("text, truncated, expected, why", [
+    (GOOD, False, 1.0, "exactly the policy format"),
+    ("**" + GOOD.replace("Decision:", "DECISION:") + "**", False, 1.0, "markdown and case do not matter"),
+    ("\n".join(LINES[:-1]), False, 0.5, "no Reference line"),
+    (GOOD + "\n" + LINES[-1] + "\n" + LINES[-1], False, 0.5, "the Reference line repeated to fill the cap"),
+    ("\n".join(LINES[:5] + LINES[7:]), False, 0.5, "5 steps: fewer than 6"),
+    (GOOD + "\nStep 8 - Extra: more text here", False, 0.5, "text after the Reference line"),
+    (GOOD, True, 0.0, "cut off at the length cap: never ended"),
+    (GARBLE, False, 0.0, "unparseable: no decision"),
+    ("Decision: Approve or Reject\n" + "\n".join(LINES[:7]), False, 0.0, "ambiguous decision: unparseable"),
+])
+def test_format_score_table(text, truncated, expected, why):
+    assert format_score(text, truncated) == expected, why
+
+
+def test_format_reward_reads_truncation_from_completion_ids(fake):
+    pipe = RewardPipeline(llm_config(fake, metrics="priority"), max_completion_length=10)
+    funcs = {f.__name__: f for f in pipe.reward_funcs()}
+
+    async def run():
+        out = await funcs["format"](prompts=["p", "p"], completions=[GOOD, GOOD], completion_ids=[[1] * 9, [1] * 10],
+                                    **columns(2, 0, {}))
+        await pipe.aclose()
+        return out
+
+    # 9 tokens < cap of 10: it ended; 10 tokens = the cap: cut off, so 0 whatever the text
+    assert asyncio.run(run()) == [1.0, 0.0]
 
 
 def test_could_not_score_is_none_never_zero(fake):

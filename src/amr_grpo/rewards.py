@@ -3,8 +3,10 @@
 TRL's contract: fn(prompts, completions, **dataset_columns) -> list[float | None]; None = could not score
 (TRL drops it from the group statistics), never 0. Each metric function is named after its metric, so TRL
 logs `rewards/<metric>/mean`, and returns score/5; with `reward_weights` = metric weights / their sum,
-TRL's weighted sum of the metric rewards is exactly metrics.weighted_reward(). `format` is 1 when the answer
-parses into the policy format and 0 when it does not.
+TRL's weighted sum of the metric rewards is exactly metrics.weighted_reward(). `format` (format_score) is 1 for
+exactly the policy format, 0.5 for an answer that parses but is not exactly it (a header missing or repeated,
+6-8 steps not met, text after the Reference line), 0 for an unparseable answer or one cut off at the length cap
+(it never ended: a policy must not learn to fill the cap with repeated lines the judge reads past).
 
 All functions of one batch share ONE judge call (JudgeEngine.score_many over the whole batch), memoised on
 (step, completions). With judge.every_n_steps = N the configured judge scores every Nth step and the rules
@@ -23,12 +25,15 @@ from typing import Any
 
 from amr_grpo.judge import build_engine
 from amr_grpo.judge.base import EvalRequest, JudgeError
-from amr_grpo.judge.engine import JudgeConfig, JudgeEngine
-from amr_grpo.judge.parse import parse_validation
+from amr_grpo.judge.config import JudgeConfig
+from amr_grpo.judge.engine import JudgeEngine
+from amr_grpo.judge.parse import clean_line, parse_validation
 from amr_grpo.metrics import SCORE_MAX, WEIGHTS, resolve_metrics
 from amr_grpo.records import Verdict
 
 RewardFunc = Callable[..., Any]
+HEADERS = ("decision", "recommended regimen", "reference")  # the lines after the steps, once each, in this order
+MIN_STEPS, MAX_STEPS = 6, 8
 
 
 def completion_text(completion: str | list[dict[str, str]]) -> str:
@@ -46,6 +51,17 @@ def _as_obj(value: Any) -> Any:
         except json.JSONDecodeError:
             return value
     return value
+
+
+def format_score(text: str, truncated: bool = False) -> float:
+    """1.0 = exactly the policy format; 0.5 = parses, not exactly the format; 0.0 = unparseable or truncated."""
+    v = parse_validation(text)
+    if truncated or not v.parse_ok:
+        return 0.0
+    lines = [clean_line(x).lower() for x in text.splitlines() if x.strip()]
+    once_each = all(sum(x.startswith(h) for x in lines) == 1 for h in HEADERS)
+    exact = once_each and lines[-1].startswith("reference") and MIN_STEPS <= len(v.steps) <= MAX_STEPS
+    return 1.0 if exact else 0.5
 
 
 @dataclasses.dataclass
@@ -69,8 +85,9 @@ class JudgeStats:
 class RewardPipeline:
     """The reward functions of one run and the judges behind them (engines are built lazily on TRL's loop)."""
 
-    def __init__(self, judge: JudgeConfig, format_weight: float = 0.1):
+    def __init__(self, judge: JudgeConfig, format_weight: float = 0.1, max_completion_length: int | None = None):
         self.cfg = judge
+        self.max_completion_length = max_completion_length  # a completion this long was cut off, not ended
         self.metrics: list[str] = resolve_metrics(judge.metrics)
         self.format_weight = format_weight
         self.every_n_steps = max(1, int(getattr(judge, "every_n_steps", 1) or 1))
@@ -99,12 +116,14 @@ class RewardPipeline:
         return reward
 
     def _format_reward(self) -> RewardFunc:
-        async def format(prompts, completions, **columns) -> list[float | None]:  # noqa: A001 (TRL logs the name)
+        async def format(prompts, completions, completion_ids=None, **columns) -> list[float | None]:  # noqa: A001
             verdicts = await self.verdicts(completions, **columns)
+            cap = self.max_completion_length
+            ids = completion_ids if completion_ids is not None else [()] * len(completions)
             # a completion the judge could not score gets None here too: a lone format reward would otherwise
             # decide its advantage on its own and push it far below its group
-            return [None if isinstance(v, JudgeError) else float(parse_validation(completion_text(c)).parse_ok)
-                    for c, v in zip(completions, verdicts, strict=True)]
+            return [None if isinstance(v, JudgeError) else format_score(completion_text(c), cap is not None and len(i) >= cap)
+                    for c, v, i in zip(completions, verdicts, ids, strict=True)]
 
         return format
 

@@ -14,6 +14,7 @@ import asyncio
 import importlib.util
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,7 +77,8 @@ def load_policy(cfg: TrainConfig, cuda: bool) -> tuple[Any, Any, Any, Any]:
 
     m = cfg.model
     path = Path(m.name_or_path)
-    if not path.exists() and (m.name_or_path.startswith((".", "/", "~")) or m.name_or_path.count("/") != 1):
+    looks_local = m.name_or_path.startswith((".", "/", "~")) or m.name_or_path.count("/") != 1 or path.parent.is_dir()
+    if not path.exists() and looks_local:
         hint = "build it: python scripts/build_tiny_policy.py" if "tiny-policy" in m.name_or_path else None
         raise UserError(f"model.name_or_path {m.name_or_path!r}: no such directory", hint)
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -209,6 +211,7 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
     t_start = time.time()
     out = Path(cfg.output_dir)
     cuda = torch.cuda.is_available()
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # before the trainer exists; accelerate sets RANK per process
 
     # ------------------------------------------------------------------ run dir, resume point, resolved config
     checkpoint = get_last_checkpoint(out) if out.is_dir() else None
@@ -219,12 +222,13 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
                         "pass --resume to continue it, or set output_dir=... for a new run")
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
-    if resume:
-        dropped = truncate_metrics(metrics_path, checkpoint_step(checkpoint))
-        print(f"resuming from {checkpoint} (metrics.jsonl: {dropped} lines after it dropped)", flush=True)
-    else:
-        metrics_path.unlink(missing_ok=True)
-    config_io.save(cfg, out / "config.yaml")
+    if main_rank:
+        if resume:
+            dropped = truncate_metrics(metrics_path, checkpoint_step(checkpoint))
+            print(f"resuming from {checkpoint} (metrics.jsonl: {dropped} lines after it dropped)", flush=True)
+        else:
+            metrics_path.unlink(missing_ok=True)
+        config_io.save(cfg, out / "config.yaml")
 
     # ------------------------------------------------------------------ dataset
     rows = read_split(Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl")
@@ -243,7 +247,7 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
     train_dataset = Dataset.from_list(rows)
 
     # ------------------------------------------------------------------ rewards: one per metric + format
-    pipeline = RewardPipeline(cfg.judge, format_weight=cfg.rewards.format_weight)
+    pipeline = RewardPipeline(cfg.judge, cfg.rewards.format_weight, cfg.grpo.max_completion_length)
 
     # ------------------------------------------------------------------ trainer
     g = cfg.grpo
@@ -318,7 +322,7 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
         ledger["per_rank"] = ledgers
         (out / "judge_ledger.json").write_text(json.dumps(ledger, indent=2) + "\n", encoding="utf-8")
         stats = ledger.get("stats", {})
-        judge_calls = ledger.get("judge", {}).get("calls")
+        judge = ledger.get("judge", {})
         summary = {
             "notice": NOTICE,
             "global_step": trainer.state.global_step,
@@ -327,7 +331,8 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
             "train_prompts": len(rows),
             "judge": {"backend": cfg.judge.backend, "model": getattr(cfg.judge, "model", None),
                       "every_n_steps": pipeline.every_n_steps, "metrics": pipeline.metrics},
-            "judge_calls": judge_calls,
+            "judge_calls": judge.get("calls"),  # model calls (HTTP requests / generations); 0 for rules
+            "judge_evaluations": judge.get("evaluations"),
             "naive_judge_calls": stats.get("naive_calls"),
             "completions_scored": stats.get("completions"),
             "judge_failures": stats.get("failures"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amr_grpo.config import load
-from amr_grpo.judge.engine import JudgeConfig
+from amr_grpo.judge.config import JudgeConfig
 
 DEFAULT_RECIPE = Path("configs/train/tiny-cpu.yaml")
 LORA_ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -34,7 +34,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    dir: str = "data/grpo"  # `amr-grpo prepare` output: DIR/{train,val,test}.jsonl
+    dir: str = "runs/main/data"  # `amr-grpo prepare` output (what `make data` writes): DIR/{train,val,test}.jsonl
     train_split: str = "train"  # split GRPO trains on
     max_train_samples: int | None = None  # keep the first N records of the train split (None = all)
 
@@ -79,7 +79,7 @@ class GRPOSection:
 
 @dataclass
 class RewardsConfig:
-    format_weight: float = 0.1  # weight of the `format` reward (1 = the answer parses, 0 = unparseable)
+    format_weight: float = 0.1  # weight of `format`: 1 exact policy format, 0.5 parses, 0 unparseable or cut off
 
 
 @dataclass

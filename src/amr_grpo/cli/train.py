@@ -44,12 +44,12 @@ def train(
     summary = main(cfg, resume=resume)
     if not summary:  # not the main process of a multi-process run
         return
-    calls, naive = summary.get("judge_calls"), summary.get("naive_judge_calls")
-    ratio = f" ({naive / calls:.0f}x fewer)" if calls and naive else ""
+    calls, naive = summary.get("judge_calls") or 0, summary.get("naive_judge_calls") or 0
+    ratio = f", {naive / calls:.0f}x fewer" if calls else ""
     console.print(
-        f"done: {summary['global_step']} steps in {summary['wall_s']:.0f}s; "
-        f"judge ({summary['judge']['backend']}) calls {calls} vs naive {naive}{ratio}; "
-        f"failures {summary['judge_failures']}",
+        f"done: {summary['global_step']} steps in {summary['wall_s']:.0f}s; judge {summary['judge']['backend']}: "
+        f"{summary['completions_scored']} completions scored, {calls} model calls (naive: {naive}, one call per "
+        f"metric per completion per step{ratio}); could not score {summary['judge_failures']}",
         highlight=False,
     )
     for key in ("model_dir", "metrics_jsonl", "judge_ledger", "config", "tensorboard"):
