@@ -172,6 +172,9 @@ class RewardPipeline:
 
         log_metric = columns.get("log_metric")
         if log_metric is not None:
+            scored = [v.weighted_reward for v in verdicts if isinstance(v, Verdict)]
+            if scored:  # the judge's weighted reward, without the format reward TRL's `reward` includes
+                log_metric("judge/weighted_reward", sum(scored) / len(scored))
             log_metric("judge/latency_s", seconds)
             log_metric("judge/failures", float(failures))
             log_metric("judge/cache_hits", float(cached))
