@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
 from amr_grpo.generation import GenerationSettings, Generator
 from amr_grpo.judge.base import EvalRequest, JudgeError
@@ -36,39 +37,7 @@ def load_split(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
     """DIR/{split}.jsonl -> GRPO records, checked: a bad line raises UserError naming file, line and field."""
     if split not in SPLITS:
         raise UserError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
-    path = Path(data_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise UserError(f"{path}: not found", "write the splits with `amr-grpo prepare CASES -o DIR`")
-    records = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{n}: not JSON ({e.msg})") from None
-        if not isinstance(rec, dict):
-            raise UserError(f"{path}:{n}: expected a JSON object")
-        for key in ("id", "prompt", "context"):
-            if key not in rec or rec[key] in (None, "", []):
-                raise UserError(f"{path}:{n}: missing field {key!r}", "a GRPO record has id, prompt, context")
-        if not _is_prompt(rec["prompt"]):
-            raise UserError(f"{path}:{n}: field 'prompt' must be a string or a list of {{role, content}} messages")
-        if not isinstance(rec["context"], (dict, str)):
-            raise UserError(f"{path}:{n}: field 'context' must be an object or a string")
-        if not isinstance(rec.get("ground_truth"), (dict, str, type(None))):
-            raise UserError(f"{path}:{n}: field 'ground_truth' must be an object, a string or null")
-        records.append(rec)
-    if not records:
-        raise UserError(f"{path}: no records")
-    return records
-
-
-def _is_prompt(p: Any) -> bool:
-    if isinstance(p, str):
-        return bool(p.strip())
-    return isinstance(p, list) and bool(p) and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in p)
+    return read_split(Path(data_dir) / f"{split}.jsonl")
 
 
 def judge_config(backend: str, config_file: str | Path | None = None, overrides: list[str] | None = None) -> Any:

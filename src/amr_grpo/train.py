@@ -21,47 +21,28 @@ from pathlib import Path
 from typing import Any
 
 from amr_grpo import config as config_io
+from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
 from amr_grpo.train_config import TrainConfig
 
 NOTICE = "amr-grpo: research tool, not for clinical use."
-REQUIRED_FIELDS = ("id", "prompt", "context")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pieces main() uses
 # ---------------------------------------------------------------------------------------------------------------
-def read_split(path: Path) -> list[dict[str, Any]]:
-    """GRPO records from DIR/<split>.jsonl; a bad line names the file, the line and the field."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such dataset split", "run `amr-grpo prepare CASES -o DIR` and set data.dir=DIR")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        if not isinstance(rec, dict):
-            raise UserError(f"{path}:{n}: a record must be a JSON object")
-        missing = [k for k in REQUIRED_FIELDS if not rec.get(k)]
-        if missing:
-            raise UserError(f"{path}:{n}: field {missing[0]!r} is missing or empty")
-        prompt = rec["prompt"]
-        chat_ok = isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt)
-        if not (isinstance(prompt, str) or chat_ok):
-            raise UserError(f"{path}:{n}: field 'prompt' must be a string or a list of {{role, content}} messages")
-        rows.append({
+def dataset_rows(path: Path) -> list[dict[str, Any]]:
+    """The split's GRPO records (checked by data.splits.read_split) as rows for a `datasets.Dataset`."""
+    return [
+        {
             "id": str(rec["id"]),
-            "prompt": prompt,
+            "prompt": rec["prompt"],
             # the case and ground truth travel as JSON text: Arrow would merge their varying keys into one struct
             "context": json.dumps(rec["context"]) if not isinstance(rec["context"], str) else rec["context"],
             "ground_truth": json.dumps(rec.get("ground_truth")),
-        })
-    if not rows:
-        raise UserError(f"{path}: no records")
-    return rows
+        }
+        for rec in read_split(path)
+    ]
 
 
 def prompt_length(tokenizer: Any, prompt: str | list[dict[str, str]]) -> int:
@@ -231,7 +212,7 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
         config_io.save(cfg, out / "config.yaml")
 
     # ------------------------------------------------------------------ dataset
-    rows = read_split(Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl")
+    rows = dataset_rows(Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl")
     if cfg.data.max_train_samples is not None:
         rows = rows[: cfg.data.max_train_samples]
 
