@@ -11,7 +11,8 @@ from rich.console import Console
 
 from amr_grpo.errors import UserError
 
-console = Console(stderr=True)
+# soft_wrap: a `FILE:LINE: problem` line is never broken at the terminal width (users grep it, tests match it)
+console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
