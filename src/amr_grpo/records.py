@@ -1,4 +1,5 @@
-"""The records passed between stages: Patient, Case, GroundTruth, Dose, Validation, MetricScore, Verdict.
+"""The records passed between stages: Patient, Case, GroundTruth, Dose, Validation, MetricScore, Verdict,
+Checklist (with its ChecklistItem).
 
 Small typed dataclasses with a fixed schema, each with to_dict()/from_dict() for JSON I/O.
 Try it: python -c "from amr_grpo.records import Case; print(Case.from_dict({'id': 'x', 'patient': 'F 30y', 'diagnosis': 'cystitis', 'prescription': 'Nitrofurantoin 100 mg BD x 5d'}))"
@@ -44,8 +45,10 @@ class Patient:
     weight_kg: float | None = None
     comorbidities: list[str] = field(default_factory=list)
     allergies: list[str] = field(default_factory=list)
-    crcl_ml_min: float | None = None  # creatinine clearance (Cockcroft-Gault), mL/min
+    crcl_ml_min: float | None = None  # creatinine clearance, mL/min: stated, or Cockcroft-Gault when weight is known
     serum_creatinine_mg_dl: float | None = None
+    egfr_ml_min: float | None = None  # eGFR, mL/min/1.73 m2: stated, or CKD-EPI 2021 (race-free) from creatinine
+    renal_basis: str | None = None  # which value doses are judged by: see RENAL_BASES; None = renal function unknown
     pregnant: bool | None = None
     gestation_weeks: float | None = None
     current_medicines: list[str] = field(default_factory=list)
@@ -59,6 +62,18 @@ class Patient:
     def from_dict(cls, data: dict[str, Any]) -> Patient:
         return cls(**_pick(cls, data))
 
+    def renal_function(self) -> float | None:
+        """The value renal dose bands are read with (mL/min): the one `renal_basis` names, else a stated or
+        Cockcroft-Gault CrCl, else the eGFR (stated or estimated). None when the case gives no renal function."""
+        if self.renal_basis in ("stated eGFR", "CKD-EPI 2021 eGFR (estimated)") and self.egfr_ml_min is not None:
+            return self.egfr_ml_min
+        return self.crcl_ml_min if self.crcl_ml_min is not None else self.egfr_ml_min
+
+
+# Where a patient's renal function comes from, in the order a reader prefers them (a stated value wins).
+RENAL_BASES = ("stated CrCl", "stated eGFR", "Cockcroft-Gault CrCl", "CKD-EPI 2021 eGFR (estimated)")
+SEVERITIES = ("mild", "moderate", "severe")  # Case.severity; None = unknown (never silently taken as mild)
+
 
 @dataclass
 class Case:
@@ -68,8 +83,11 @@ class Case:
     patient: Patient
     diagnosis: str
     prescription: str
-    setting: str | None = None  # e.g. "OPD", "ward", "ICU"
+    setting: str | None = None  # e.g. "OPD", "ward", "ICU", "ED", "nursing home"; None = not stated
     syndrome: str | None = None  # knowledge-base syndrome key, when known
+    severity: str | None = None  # one of SEVERITIES; None = unknown
+    severity_signs: list[str] = field(default_factory=list)  # what the severity rests on: "RR 30", "SBP 90", "confused"
+    syndrome_candidates: list[str] = field(default_factory=list)  # KB keys that nearly matched when syndrome is unknown
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -231,3 +249,66 @@ class Verdict:
             injection_suspected=bool(f.get("injection_suspected", False)),
             critical_error=bool(f.get("critical_error", False)),
         )
+
+
+CHECKLIST_KINDS = ("indication", "regimen", "allergy", "renal", "pregnancy", "interaction", "culture", "severity",
+                   "decision", "citation")
+IMPORTANCE = ("essential", "important", "pitfall")
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One thing a correct validation of this case states or does, with the case-specific content that shows it."""
+
+    key: str  # unique within a checklist: "indication", "allergy:penicillin", "renal:vancomycin", "decision" ...
+    kind: str  # one of CHECKLIST_KINDS
+    importance: str  # one of IMPORTANCE: essential (missing it is a wrong validation), important, pitfall (must NOT do)
+    text: str  # the rubric item as one sentence a judge or a clinician can check
+    evidence: tuple[str, ...] = ()  # case-specific terms that show the item is stated (the allergen, "crcl 25" ...)
+    source: str = ""  # the guideline row behind the item
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["evidence"] = list(self.evidence)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChecklistItem:
+        d = _pick(cls, data)
+        d["evidence"] = tuple(d.get("evidence") or ())
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """What the judge expects of a validation of one case, built once per case from the case and the knowledge base.
+
+    Every judge (rules, LLM, hybrid, the Edge Function) checks the same items; `prepare` stores it in each record.
+    """
+
+    syndrome: str | None  # knowledge-base key; None when the case could not be matched (the case is "unread")
+    syndrome_name: str | None
+    candidates: tuple[str, ...]  # KB keys that nearly matched, when syndrome is None
+    antibiotic_needed: bool | None  # None: unknown
+    expected_decisions: tuple[str, ...]  # acceptable decisions ("Modify", "Reject"); () when unknown
+    decision_why: str
+    regimens: tuple[str, ...]  # acceptable regimens for this patient, constraints applied, as text
+    avoid: tuple[str, ...]  # drug keys this patient must not be given (allergy, pregnancy, interaction, resistance)
+    sections: tuple[str, ...]  # guideline sections that may be cited for this case
+    items: tuple[ChecklistItem, ...]
+    version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for k in ("candidates", "expected_decisions", "regimens", "avoid", "sections"):
+            d[k] = list(d[k])
+        d["items"] = [i.to_dict() for i in self.items]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Checklist:
+        d = _pick(cls, data)
+        for k in ("candidates", "expected_decisions", "regimens", "avoid", "sections"):
+            d[k] = tuple(d.get(k) or ())
+        d["items"] = tuple(ChecklistItem.from_dict(i) for i in d.get("items") or ())
+        return cls(**d)

@@ -14,14 +14,16 @@ def features(prompt_format: str):
 
     text, num = Value("string"), Value("float64")
     patient = {"age": num, "sex": text, "weight_kg": num, "comorbidities": List(text), "allergies": List(text),
-               "crcl_ml_min": num, "serum_creatinine_mg_dl": num, "pregnant": Value("bool"),
+               "crcl_ml_min": num, "serum_creatinine_mg_dl": num, "egfr_ml_min": num, "renal_basis": text,
+               "pregnant": Value("bool"),
                "gestation_weeks": num, "current_medicines": List(text), "cultures": text, "text": text}
     return Features({
         "id": text,
         "prompt": List({"role": text, "content": text}) if prompt_format == "chat" else text,
         "reference": text,
         "context": {"id": text, "patient": patient, "diagnosis": text, "prescription": text, "setting": text,
-                    "syndrome": text},
+                    "syndrome": text, "severity": text, "severity_signs": List(text),
+                    "syndrome_candidates": List(text)},
         "ground_truth": {"decision": text, "issues": List(text), "recommended_regimen": text, "reference": text,
                          "citation": text, "syndrome": text, "flags": List(text)},
     })
