@@ -23,6 +23,25 @@ DEFAULT_HYBRID_WEIGHTS = {
 }
 
 
+GROQ_FREE_TIER = {"rpm": 30.0, "tpm": 12_000.0, "rpd": 1_000, "tpd": 100_000}  # llama-3.3-70b-versatile
+
+
+@dataclass
+class Endpoint:
+    """One OpenAI-compatible judge endpoint and its provider quotas. Unset fields take the judge section's values
+    (base_url, model, api_key_env, rpm, tpm, daily_requests, daily_tokens); on Groq's URL, unset quotas are the free
+    tier's (GROQ_FREE_TIER). 0 means no limit."""
+
+    name: str = ""  # how the plan, the ledger and the report call it (default: the host)
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None  # env var holding this endpoint's key
+    rpm: float | None = None  # requests per minute
+    tpm: float | None = None  # tokens per minute
+    rpd: int | None = None  # requests per day
+    tpd: int | None = None  # tokens per day
+
+
 def default_cache_path() -> str:
     return str(Path("~/.cache/amr-grpo/judge-cache.sqlite"))
 
@@ -64,6 +83,31 @@ class JudgeConfig:
     max_new_tokens: int = 1024  # local judge: generation cap
     url: str | None = None  # api backend: the evaluation service's URL (ours or the Supabase Edge Function)
     url_api_key_env: str = "AMR_GRPO_API_KEY"  # api backend: env var with that service's key
+    endpoints: list[Endpoint] = field(default_factory=list)  # several keys/endpoints (empty: the one above)
+
+    def resolved_endpoints(self) -> list[Endpoint]:
+        """The LLM endpoints this judge calls, every field resolved: `endpoints`, or the single endpoint the
+        judge section describes. Base URL and model fall back to the environment, then Groq's defaults."""
+        from urllib.parse import urlsplit
+
+        from amr_grpo.judge.llm import resolve_endpoint
+
+        out = []
+        for e in self.endpoints or [Endpoint()]:
+            base_url, model = resolve_endpoint(e.base_url or self.base_url, e.model or self.model)
+            groq = "api.groq.com" in base_url
+            free = GROQ_FREE_TIER if groq else {"rpm": 0.0, "tpm": 0.0, "rpd": 0, "tpd": 0}
+
+            def pick(own, section, key):  # the endpoint's own value, else the judge section's, else the default
+                return own if own is not None else section if section is not None else free[key]
+
+            out.append(Endpoint(
+                name=e.name or urlsplit(base_url).hostname or base_url,
+                base_url=base_url, model=model, api_key_env=e.api_key_env or self.api_key_env,
+                rpm=pick(e.rpm, self.rpm, "rpm"), tpm=pick(e.tpm, self.tpm, "tpm"),
+                rpd=pick(e.rpd, self.daily_requests, "rpd"), tpd=pick(e.tpd, self.daily_tokens, "tpd"),
+            ))
+        return out
 
     def resolved_limits(self, base_url: str) -> tuple[float, float]:
         groq = "api.groq.com" in base_url
