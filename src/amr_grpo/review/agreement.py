@@ -218,7 +218,9 @@ def _alpha(matrix: np.ndarray, level: str, domain: Sequence[float] | None) -> fl
     import krippendorff
 
     try:
-        return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level, value_domain=domain))
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore")  # 0/0 when every rating is equal: undefined, reported as None
+            return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level, value_domain=domain))
     except ValueError:  # fewer than two values in use, or no item with two ratings: alpha is undefined
         return float("nan")
 
