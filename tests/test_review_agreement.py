@@ -70,7 +70,8 @@ def test_resampled_statistics_equal_the_libraries_on_the_expanded_samples():
 
 def _store_with(tmp_path, judge_scores, labels_by_reviewer, ref_decisions):
     s = Store.open(f"sqlite:///{tmp_path / 'a.sqlite'}")
-    items = [{"item_id": f"x-{i}", "position": i, "case_text": "c", "output": "o", "case_data": {}, "ground_truth": None,
+    items = [{"item_id": f"x-{i}", "position": i, "case_text": "c", "output": "o", "case_data": {},
+              "ground_truth": None,
               "judges": {"rules": {"scores": {"clinical_accuracy": j}, "weighted_reward": j / 5}},
               "reference_decision": d, "output_decision": "Approve", "stratum": "s", "source": {}}
              for i, (j, d) in enumerate(zip(judge_scores, ref_decisions))]
@@ -133,7 +134,8 @@ def test_the_whole_loop_on_a_real_evaluate_run(tmp_path):
     assert "| clinical_accuracy | 16 |" in md and (out / "plots").is_dir()
     assert "data:image/png;base64," in html and "not for clinical use" in html and "http" not in html.split("<body>")[1]
     # amr-grpo report with the review database adds the same section
-    r = runner.invoke(app, ["report", str(run), "-o", str(tmp_path / "report"), "--review-db", str(rv / "review.sqlite")])
+    r = runner.invoke(app, ["report", str(run), "-o", str(tmp_path / "report"),
+                            "--review-db", str(rv / "review.sqlite")])
     assert r.exit_code == 0, r.output
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Clinician review: judge-vs-clinician agreement" in report and "Judge `rules` vs clinicians" in report

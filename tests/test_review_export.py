@@ -135,7 +135,8 @@ def test_judged_jsonl_needs_its_requests_and_inline_verdicts_count(tmp_path):
 def test_text_that_looks_like_html_stays_text(tmp_path):
     evil = "Decision: Approve\n</script><script>alert(1)</script><img src=x onerror=alert(2)>"
     req = tmp_path / "req.jsonl"
-    req.write_text(json.dumps({"patient_case": "Diagnosis: cystitis\nPrescription: Tab X", "model_output": evil}) + "\n")
+    req.write_text(json.dumps({"patient_case": "Diagnosis: cystitis\nPrescription: Tab X",
+                               "model_output": evil}) + "\n")
     export(req, tmp_path / "rv", n=1, seed=0)
     page = (tmp_path / "rv" / "review.html").read_text()
     assert "</script><script>alert(1)" not in page and "<img src=x" not in page

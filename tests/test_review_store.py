@@ -24,8 +24,16 @@ from sqlalchemy.exc import IntegrityError
 
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS
-from amr_grpo.review.store import VERSION_TABLE, LabelIn, Store, display_url, label_status, labels, metadata, \
-    resolve_url
+from amr_grpo.review.store import (
+    VERSION_TABLE,
+    LabelIn,
+    Store,
+    display_url,
+    label_status,
+    labels,
+    metadata,
+    resolve_url,
+)
 
 EXPORT = {"export_id": "e1", "show_scores": False, "seed": 0}
 

@@ -63,7 +63,7 @@ def render_page(data: dict[str, Any] | None) -> str:
         tail = _json_script("review-data", data) + f"\n<script>{static_text('review.js')}</script>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>amr-grpo clinician review</title>
+<title>amr-grpo clinician review</title><link rel="icon" href="data:,">
 {head}
 </head><body>
 <header><h1>Clinician review of prescription validations</h1>
