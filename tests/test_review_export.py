@@ -157,3 +157,29 @@ def test_bad_input_is_one_line(tmp_path):
 
 
 CASES_LINE = (ROOT / "data" / "cases.jsonl").read_text().splitlines()[0]
+
+
+def test_also_adds_an_llm_judges_verdicts_on_the_same_outputs(tmp_path, monkeypatch):
+    import dataclasses
+
+    from fake_openai import FakeOpenAI
+
+    from amr_grpo.evaluate import evaluate, judge_config
+
+    run = build_evaluate_run(tmp_path)
+    monkeypatch.setenv("FAKE_JUDGE_KEY", "k")
+    with FakeOpenAI(default_score=4) as fake:
+        cfg = dataclasses.replace(judge_config("openai"), base_url=fake.base_url, model="fake-judge",
+                                  api_key_env="FAKE_JUDGE_KEY", cache_path=None, max_retries=0)
+        evaluate(None, tmp_path / "data", tmp_path / "llm", cfg, outputs=run / "results.jsonl")
+    export(run, tmp_path / "rv", n=4, seed=0, also=[tmp_path / "llm"])
+    for k in _key(tmp_path / "rv")["items"]:
+        assert set(k["judges"]) == {"rules", "openai:fake-judge"}
+        assert set(k["judges"]["openai:fake-judge"]["scores"].values()) == {4}  # the fake judge's score
+    other = tmp_path / "other"  # the same ids, other outputs: not verdicts on what is reviewed
+    other.mkdir()
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    (other / "results.jsonl").write_text("".join(json.dumps({**r, "output": r["output"] + " (edited)"}) + "\n"
+                                                 for r in rows))
+    with pytest.raises(UserError, match="none of its rows scored the same outputs"):
+        export(run, tmp_path / "rv2", n=4, seed=0, also=[other])

@@ -336,3 +336,16 @@ def test_offline_review_html_in_chromium(browser, review_dir, tmp_path):
     s.close()
     assert r.inserted == 2 and got[ids[1]]["comment"] == 'wrong drug, "reserve" agent'
     assert got[ids[0]]["reviewer"] == "dr. rao" and got[ids[0]]["reference_accuracy"] == 3
+
+
+def test_serve_review_mode_problems_are_one_line(review_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from amr_grpo.cli import app
+
+    monkeypatch.delenv("AMR_GRPO_REVIEWER_KEYS")
+    r = CliRunner().invoke(app, ["serve", "--no-auth", "--review", str(review_dir)])
+    assert r.exit_code == 2 and "review mode needs reviewer keys" in r.output and "Traceback" not in r.output
+    monkeypatch.setenv("AMR_GRPO_REVIEWER_KEYS", KEYS)
+    r = CliRunner().invoke(app, ["serve", "--no-auth", "--review", str(review_dir.parent)])
+    assert r.exit_code == 2 and "no items.jsonl" in r.output
