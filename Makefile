@@ -56,6 +56,7 @@ bench: install  ## benchmarks: each prints ours vs a baseline measured in the sa
 	$(BIN)/python bench/rules_judge.py
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/service_load.py
+	$(BIN)/python bench/review_agreement.py
 
 serve: install  ## the evaluation API (and the web page with MODEL=path) on 127.0.0.1:8000
 	$(AMR) serve --no-auth $(if $(MODEL),--model $(MODEL),)
