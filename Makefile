@@ -12,7 +12,7 @@ CASES    ?= data/cases.jsonl
 DENO_VERSION ?= 2.9.6
 DENO     := .tools/node_modules/.bin/deno
 
-.PHONY: help install run data test test-slow bench serve tools chromium clean
+.PHONY: help install run data test test-slow bench serve tools chromium postgresql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -56,11 +56,12 @@ bench: install  ## benchmarks: each prints ours vs a baseline measured in the sa
 	$(BIN)/python bench/rules_judge.py
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/service_load.py
+	$(BIN)/python bench/review_agreement.py
 
 serve: install  ## the evaluation API (and the web page with MODEL=path) on 127.0.0.1:8000
 	$(AMR) serve --no-auth $(if $(MODEL),--model $(MODEL),)
 
-tools: $(DENO) chromium  ## Deno (for the Edge Function tests) and headless Chromium (for browser tests)
+tools: $(DENO) chromium postgresql  ## Deno (Edge Function tests), headless Chromium (browser tests), PostgreSQL (review store tests)
 
 # Debian's chromium + chromedriver for the browser tests; needs root (CI runs as root). Without them
 # the browser tests skip with the reason, except under CI where a missing browser fails the run.
@@ -68,6 +69,14 @@ chromium:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null); \
 	else echo "chromium/chromedriver missing and not root: browser tests will skip (sudo apt-get install chromium chromium-driver)"; fi
+
+# Debian's postgresql for the review store tests: they start their own server (initdb + pg_ctl in a temporary
+# directory, run as the postgres user when root) and stop it; the package's own cluster is not used. Needs root, as
+# chromium does; without it the PostgreSQL tests skip with the reason, except under CI where they fail.
+postgresql:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null); \
+	else echo "postgresql missing and not root: PostgreSQL tests will skip (sudo apt-get install postgresql)"; fi
 
 $(DENO):
 	npm install --prefix .tools --no-save --no-package-lock --no-audit --no-fund deno@$(DENO_VERSION)

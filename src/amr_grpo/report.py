@@ -292,8 +292,9 @@ def render_html(blocks: Sequence[Block]) -> str:
 
 
 def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path, train_log: str | Path | None = None,
-                 labels: Sequence[str] | None = None) -> dict[str, Path]:
-    """Read the saved results, write report.md (+ plots/*.png) and report.html to out_dir; return their paths."""
+                 labels: Sequence[str] | None = None, review_db: str | None = None) -> dict[str, Path]:
+    """Read the saved results, write report.md (+ plots/*.png) and report.html to out_dir; return their paths.
+    `review_db` (a review store URL or file) adds the judge-vs-clinician agreement (amr_grpo.review)."""
     if not result_dirs:
         raise UserError("no results directories given", "amr-grpo report DIR [DIR ...] -o OUT")
     if labels is not None and len(labels) != len(result_dirs):
@@ -302,6 +303,10 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path, train_l
     runs = [load_run(d, name) for d, name in zip(result_dirs, names)]
     log, warnings = read_train_log(train_log) if train_log else (None, [])
     blocks = build(runs, log, warnings)
+    if review_db is not None:
+        from amr_grpo.review.agreement_report import report_section
+
+        blocks[-1:-1] = report_section(review_db)  # before the closing notice
     out = Path(out_dir)
     md, files = render_markdown(blocks)
     for rel, data in files.items():

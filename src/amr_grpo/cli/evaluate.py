@@ -78,13 +78,15 @@ def report_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output dir for report.md, report.html, plots/.")],
     train_log: Annotated[Path | None, typer.Option(help="Training metrics JSONL (one object per logged step).")] = None,
     labels: Annotated[str | None, typer.Option(help="Comma-separated run names, one per results dir.")] = None,
+    review_db: Annotated[str | None, typer.Option(help="Review database (URL or SQLite file): adds the "
+                                                       "judge-vs-clinician agreement (amr-grpo review).")] = None,
 ) -> None:
     """Write report.md and a self-contained report.html from saved results (pure: no model, no judge).
     Research tool, not for clinical use."""
     from amr_grpo.report import write_report
 
     names = [n.strip() for n in labels.split(",")] if labels else None
-    paths = write_report(results, out, train_log=train_log, labels=names)
+    paths = write_report(results, out, train_log=train_log, labels=names, review_db=review_db)
     console.print(f"wrote {paths['markdown']} and {paths['html']}. {NOTICE}", highlight=False)
 
 

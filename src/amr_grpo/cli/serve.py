@@ -35,6 +35,12 @@ def serve(
     ] = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite verdict cache file shared by all requests.")] = None,
     model: Annotated[Path | None, typer.Option(help="Policy model directory for the web page at /.")] = None,
+    review: Annotated[
+        Path | None,
+        typer.Option(help="Clinician review mode at /review for a directory written by `amr-grpo review export`; "
+                     "reviewer keys in AMR_GRPO_REVIEWER_KEYS=name:key,..., labels in AMR_GRPO_DATABASE_URL "
+                     "(default DIR/review.sqlite)."),
+    ] = None,
 ) -> None:
     """Serve POST /functions/v1/evaluate-prescription, /v1/evaluate, /v1/evaluate/batch, /healthz and /docs.
     Research tool, not for clinical use."""
@@ -71,13 +77,20 @@ def serve(
     if model is not None and not model.exists():
         raise UserError(f"--model: {model} does not exist")
     settings.judge_settings()  # a bad judge config fails here, as one line, not inside uvicorn's startup
+    review_settings = None
+    if review is not None:
+        from amr_grpo.service.review import prepare_review
+
+        review_settings = prepare_review(review)
+        console.print(f"clinician review form on http://{host}:{port}/review")
     configure_logging()
     console.print(
         f"amr-grpo evaluation API on http://{host}:{port} (docs at /docs). Research tool, not for clinical use."
     )
     from amr_grpo.service.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, server_header=False, log_level="warning")
+    uvicorn.run(create_app(settings, review_settings), host=host, port=port, access_log=False, server_header=False,
+                log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

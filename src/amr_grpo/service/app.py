@@ -55,7 +55,8 @@ def _document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, review: Any = None) -> FastAPI:
+    """The service; `review` (amr_grpo.service.review.ReviewSettings) adds the clinician review form and API."""
     settings = settings or Settings()
     if settings.auth and not settings.api_keys:
         raise ValueError("auth is on but no API keys are set: set AMR_GRPO_API_KEYS=key1,key2 (or --no-auth)")
@@ -89,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web = _web_router(settings)
     if web is not None:
         app.include_router(web)
+    if review is not None:
+        importlib.import_module("amr_grpo.service.review").include_review(app, review)
     app.openapi_url = "/openapi.json"
     app.setup()  # adds /openapi.json, /docs, /redoc after our routes
     _document(app)
