@@ -109,6 +109,7 @@ def test_trained_adapter_loads_from_any_folder_offline(cli_run, tmp_path):
     card = (model_dir / "README.md").read_text()
     assert "not for clinical use" in card and str(TINY.resolve()) in card and "[None]" not in card
     assert "<!-- amr-grpo:evaluation:start -->" in card and "4 training prompts" in card
+    assert (out / "README.md").read_text() == card  # the run dir's card too, not TRL's "fine-tuned version of [None]"
     five_lines = (  # what the model card tells a user to run, from a folder that is not the repository
         "from peft import AutoPeftModelForCausalLM\n"
         "from transformers import AutoTokenizer\n"

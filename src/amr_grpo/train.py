@@ -356,9 +356,10 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = (), 
         led = ledger.write_total()
         base = resolve_model_path(cfg.model.name_or_path)
         record_base(model_dir, base)
-        write_model_card(model_dir.resolve(), cfg, base, prompts=len(rows), steps=trainer.state.global_step,
-                         weights=dict(zip([*pipeline.metrics, "format"], pipeline.reward_weights(), strict=True)),
-                         ledger=led, metrics_path=metrics_path, recipe=recipe)
+        card = write_model_card(model_dir.resolve(), cfg, base, prompts=len(rows), steps=trainer.state.global_step,
+                                weights=dict(zip([*pipeline.metrics, "format"], pipeline.reward_weights(), strict=True)),
+                                ledger=led, metrics_path=metrics_path, recipe=recipe)
+        (out / "README.md").write_text(card.read_text(encoding="utf-8"), encoding="utf-8")  # over TRL's "[None]" card
         stats, judge = led.get("stats", {}), led.get("judge", {})
         summary = {
             "notice": NOTICE,
