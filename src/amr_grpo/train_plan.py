@@ -16,13 +16,11 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from amr_grpo.errors import UserError
 from amr_grpo.train_config import TrainConfig
 
 SAMPLE_PROMPTS = 16  # prompts whose judge calls are rendered to estimate tokens per call
-DAY = 86_400.0
 
 
 @dataclass
@@ -66,11 +64,6 @@ class Plan:
     days: float = 0.0  # days of quota the LLM calls need (0 without a daily limit)
     quota_step: int | None = None  # the 1-based training step near which one day's quota runs out, if it does
     judge_seconds_per_llm_step: float = 0.0  # at least, from the per-minute limits
-
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
 
 
 def uses_llm(cfg: TrainConfig) -> bool:
