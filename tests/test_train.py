@@ -34,6 +34,18 @@ RECIPE = ROOT / "configs" / "train" / "tiny-cpu.yaml"
 RECIPES = sorted((ROOT / "configs" / "train").glob("*.yaml"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """In-process runs on one thread, as the subprocess runs get OMP_NUM_THREADS=1: on a shared 2-core machine two
+    threads fighting for the cores are several times slower than one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     """A real `prepare` output built from the shipped alpaca-style example cases."""
@@ -136,7 +148,7 @@ class KillAt(TrainerCallback):
 
 
 def test_killed_run_resumes_to_the_same_steps_and_rewards(data_dir, tmp_path):
-    steps = ["grpo.max_steps=4", "grpo.save_steps=2"]
+    steps = ["grpo.max_steps=4", "grpo.save_steps=2", "grpo.max_completion_length=48"]  # short: 3 runs of 2-4 steps
     whole = tmp_path / "whole"
     main(tiny_cfg(data_dir, whole, *steps))
     killed = tmp_path / "killed"
