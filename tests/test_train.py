@@ -372,3 +372,22 @@ def test_cli_plan_loads_no_model(data_dir):
                                    f"data.dir={data_dir}", "model.name_or_path=/nonexistent/weights"])
     assert res.exit_code == 0, res.output
     assert "10 train prompts" in res.output and "LLM calls" in res.output
+
+
+def test_ledger_merge_adds_counts_and_keeps_what_cannot_be_added():
+    from amr_grpo.train_ledger import merge
+
+    before = {"judge": {"calls": 4, "naive_calls": 12, "calls_per_naive_call": 0.3333, "failures": {"timeout": 1},
+                        "latency_s": {"call": {"p50": 0.5}}, "quota_exhausted_until": None, "notes": ["a"],
+                        "endpoints": [{"name": "groq-a", "calls": 4}]}}
+    after = {"judge": {"calls": 2, "naive_calls": 6, "calls_per_naive_call": 0.3333,
+                       "failures": {"timeout": 2, "quota_exhausted": 1}, "latency_s": {"call": {"p50": 0.9}},
+                       "quota_exhausted_until": "2026-01-01T00:00:00Z", "notes": ["a", "b"],
+                       "endpoints": [{"name": "groq-a", "calls": 1}, {"name": "groq-b", "calls": 1}]}}
+    j = merge(before, after)["judge"]
+    assert (j["calls"], j["naive_calls"]) == (6, 18)
+    assert j["calls_per_naive_call"] == round(6 / 18, 4)  # recomputed, not 0.3333 + 0.3333
+    assert j["failures"] == {"timeout": 3, "quota_exhausted": 1}
+    assert j["latency_s"] == {"call": {"p50": 0.9}}  # percentiles cannot be added: the latest segment's
+    assert j["quota_exhausted_until"] == "2026-01-01T00:00:00Z" and j["notes"] == ["a", "b"]
+    assert j["endpoints"] == [{"name": "groq-a", "calls": 5}, {"name": "groq-b", "calls": 1}]

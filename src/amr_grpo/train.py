@@ -337,8 +337,8 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = (), 
     restore_signals = ledger.on_signals(lambda: trainer.state.global_step)
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
-    except BaseException as e:
-        ledger.flush(trainer.state.global_step, end=type(e).__name__)
+    except BaseException as e:  # Ctrl-C (as SIGINT), a crash, a kill from a callback: keep what the judges did
+        ledger.flush(trainer.state.global_step, end=ledger.signalled or type(e).__name__)
         raise
     finally:
         restore_signals()

@@ -99,7 +99,8 @@ class RunLedger:
         if prior is None and checkpoint is not None:
             prior = _read_json(Path(checkpoint) / RANK_DIR / name)
         self.prior: dict[str, Any] = prior or {}
-        self._lock = threading.Lock()
+        self.signalled: str | None = None  # the signal that ended this process run, if one did
+        self._lock = threading.RLock()  # re-entrant: a signal can arrive while the main thread is flushing
 
     def current(self, step: int, end: str = "running") -> dict[str, Any]:
         now = merge({k: v for k, v in self.prior.items() if k != "segments"}, self.source())
@@ -145,7 +146,8 @@ class RunLedger:
         previous: dict[int, Any] = {}
 
         def handler(signum, frame):
-            self.flush(step(), end=signal.Signals(signum).name)
+            self.signalled = signal.Signals(signum).name
+            self.flush(step(), end=self.signalled)
             before = previous[signum]
             signal.signal(signum, before if before is not None else signal.SIG_DFL)
             if callable(before):
