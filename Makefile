@@ -12,7 +12,7 @@ CASES    ?= data/cases.jsonl
 DENO_VERSION ?= 2.9.6
 DENO     := .tools/node_modules/.bin/deno
 
-.PHONY: help install run data test test-slow bench serve tools chromium postgresql clean
+.PHONY: help install run data test test-slow bench bench-gpu serve tools chromium postgresql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,7 +49,7 @@ run: data  ## the main job: evaluate the tiny policy, GRPO-train it, evaluate ag
 test: install tools  ## install and run the fast test suite
 	$(BIN)/python -m pytest
 
-test-slow: install tools  ## the slow tests (tests/slow)
+test-slow: install tools  ## the slow tests (tests/slow): README multi-GPU command on 2 CPU processes, SIGTERM + resume ledger, GPU bench logic
 	$(BIN)/python -m pytest -m slow tests/slow
 
 bench: install  ## benchmarks: each prints ours vs a baseline measured in the same run
@@ -57,6 +57,9 @@ bench: install  ## benchmarks: each prints ours vs a baseline measured in the sa
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/service_load.py
 	$(BIN)/python bench/review_agreement.py
+
+bench-gpu: install  ## seconds a GRPO step, tokens/s and peak GPU memory of the 8B recipe (random weights); needs CUDA
+	$(BIN)/python bench/gpu_step.py
 
 serve: install  ## the evaluation API (and the web page with MODEL=path) on 127.0.0.1:8000
 	$(AMR) serve --no-auth $(if $(MODEL),--model $(MODEL),)

@@ -29,7 +29,7 @@ from amr_grpo.judge.config import JudgeConfig
 from amr_grpo.judge.engine import JudgeEngine
 from amr_grpo.judge.parse import clean_line, parse_validation
 from amr_grpo.metrics import SCORE_MAX, WEIGHTS, resolve_metrics
-from amr_grpo.records import Verdict
+from amr_grpo.records import Decision, Verdict
 
 RewardFunc = Callable[..., Any]
 HEADERS = ("decision", "recommended regimen", "reference")  # the lines after the steps, once each, in this order
@@ -51,6 +51,25 @@ def _as_obj(value: Any) -> Any:
         except json.JSONDecodeError:
             return value
     return value
+
+
+def expected_decision(ground_truth: Any) -> Decision | None:
+    """The decision a ground truth (dict, its JSON text, or a reference validation text) expects; None if unknown."""
+    gt = _as_obj(ground_truth)
+    if isinstance(gt, dict):
+        return Decision.parse(gt.get("decision"))
+    if isinstance(gt, str) and gt.strip():
+        return parse_validation(gt).decision
+    return None
+
+
+def decision_accuracy(texts: Sequence[str], truths: Sequence[Any]) -> float | None:
+    """Share of completions whose decision is the expected one, over those whose truth is known (unparseable =
+    wrong); None when no truth is known."""
+    pairs = [(t, d) for t, g in zip(texts, truths, strict=True) if (d := expected_decision(g)) is not None]
+    if not pairs:
+        return None
+    return sum(parse_validation(t).decision == d for t, d in pairs) / len(pairs)
 
 
 def format_score(text: str, truncated: bool = False) -> float:
@@ -95,6 +114,8 @@ class RewardPipeline:
         self._engine: JudgeEngine | None = None
         self._rules_engine: JudgeEngine | None = None
         self._memo: tuple[Any, asyncio.Task] | None = None
+        self.last_batch: dict[str, float | None] = {}  # the console's bar reads the latest batch's figures
+        self.quota_spent_at: int | None = None  # step whose LLM verdicts failed for a spent quota (fallback none)
 
     # ---- what GRPOTrainer takes -------------------------------------------------------------------------
     def reward_funcs(self) -> list[RewardFunc]:
@@ -159,6 +180,13 @@ class RewardPipeline:
         failures = sum(isinstance(v, BaseException) for v in verdicts)
         cached = sum(isinstance(v, Verdict) and v.cached for v in verdicts)
         unparseable = sum(not parse_validation(t).parse_ok for t in texts)
+        if use_llm and any(getattr(v, "kind", None) in ("quota_exhausted", "budget_exhausted") for v in verdicts):
+            if self.cfg.quota_fallback == "none" and self.quota_spent_at is None:
+                self.quota_spent_at = step
+        scored = [v.weighted_reward for v in verdicts if isinstance(v, Verdict)]
+        accuracy = decision_accuracy(texts, truths)
+        self.last_batch = {"weighted_reward": sum(scored) / len(scored) if scored else None,
+                           "decision_accuracy": accuracy}
         s = self.stats
         s.batches += 1
         s.completions += len(texts)
@@ -172,9 +200,10 @@ class RewardPipeline:
 
         log_metric = columns.get("log_metric")
         if log_metric is not None:
-            scored = [v.weighted_reward for v in verdicts if isinstance(v, Verdict)]
             if scored:  # the judge's weighted reward, without the format reward TRL's `reward` includes
                 log_metric("judge/weighted_reward", sum(scored) / len(scored))
+            if accuracy is not None:  # the parsed decision against the ground truth's
+                log_metric("judge/decision_accuracy", accuracy)
             log_metric("judge/latency_s", seconds)
             log_metric("judge/failures", float(failures))
             log_metric("judge/cache_hits", float(cached))

@@ -1,9 +1,12 @@
 """GRPO training: main(cfg) loads the dataset, the policy and the reward functions, runs TRL's GRPOTrainer, saves.
 
 TRL does generation, group-relative advantages, the loss and the optimizer; this file only assembles them
-(in the manner of open-r1's grpo.py). The run dir (cfg.output_dir) ends up holding: model/ (the LoRA adapter or
-the full model, Hugging Face format, with the tokenizer), config.yaml (the resolved config), metrics.jsonl
-(one line per logged step), judge_ledger.json, train_summary.json, checkpoint-N/ and TensorBoard logs in runs/.
+(in the manner of open-r1's grpo.py), in an order that fails early: the config and the machine are checked and
+the plan printed before anything loads, and the training arguments exist before the model (DeepSpeed ZeRO-3).
+The run dir (cfg.output_dir) ends up holding: model/ (the LoRA adapter or the full model, Hugging Face format, with
+the tokenizer, its base recorded as an absolute path or hub id, and a model card), config.yaml (the resolved
+config), metrics.jsonl (one line per logged step), judge_ledger.json (kept across resumes, flushed on SIGTERM),
+train_summary.json, checkpoint-N/ and TensorBoard logs in runs/.
 Research tool, not for clinical use.
 Try it: amr-grpo train --config configs/train/tiny-cpu.yaml grpo.max_steps=2 output_dir=/tmp/amr-train
 """
@@ -11,7 +14,6 @@ Try it: amr-grpo train --config configs/train/tiny-cpu.yaml grpo.max_steps=2 out
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import math
 import os
@@ -23,6 +25,7 @@ from typing import Any
 from amr_grpo import config as config_io
 from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
+from amr_grpo.train_checks import resolve_model_path
 from amr_grpo.train_config import TrainConfig
 
 NOTICE = "amr-grpo: research tool, not for clinical use."
@@ -51,54 +54,114 @@ def prompt_length(tokenizer: Any, prompt: str | list[dict[str, str]]) -> int:
     return len(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
 
 
-def load_policy(cfg: TrainConfig, cuda: bool) -> tuple[Any, Any, Any, Any]:
-    """(model, tokenizer, peft_config, quantization_config). Unsloth and 4-bit only with CUDA and the package."""
+def import_unsloth() -> None:
+    """Import Unsloth before transformers, peft and TRL, so its patches to them apply (model.use_unsloth)."""
+    from amr_grpo.train_checks import INSTALL, has_package
+
+    if not has_package("unsloth"):
+        raise UserError("model.use_unsloth: the unsloth package is not installed", INSTALL["unsloth"])
+    try:
+        import unsloth  # noqa: F401
+    except (ImportError, NotImplementedError, RuntimeError) as e:  # no GPU, or a version clash
+        raise UserError(f"model.use_unsloth: unsloth cannot load here ({str(e).splitlines()[0][:160]})",
+                        "model.use_unsloth=false") from None
+
+
+def training_args(cfg: TrainConfig, out: Path, reward_weights: list[float], cuda: bool) -> Any:
+    """TRL's GRPOConfig for `cfg`. Built before the model loads: under DeepSpeed ZeRO-3 the TrainingArguments switch
+    on zero.Init, so each rank loads only its shard of the weights."""
+    import dataclasses
+
+    import torch
+    from trl import GRPOConfig
+
+    g = cfg.grpo
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    # transformers renamed gradient_checkpointing to activation_checkpointing; pass the name this version has
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return GRPOConfig(
+        output_dir=str(out),
+        learning_rate=g.learning_rate,
+        lr_scheduler_type=g.lr_scheduler_type,
+        warmup_steps=g.warmup_steps,
+        weight_decay=g.weight_decay,
+        max_grad_norm=g.max_grad_norm,
+        per_device_train_batch_size=g.per_device_train_batch_size,
+        gradient_accumulation_steps=g.gradient_accumulation_steps,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        num_train_epochs=g.num_train_epochs,
+        max_steps=g.max_steps,
+        beta=g.beta,
+        epsilon=g.epsilon,
+        loss_type=g.loss_type,
+        scale_rewards=g.scale_rewards,
+        temperature=g.temperature,
+        top_p=g.top_p,
+        top_k=g.top_k,
+        reward_weights=reward_weights,
+        logging_steps=g.logging_steps,
+        save_strategy="steps",
+        save_steps=g.save_steps,
+        save_total_limit=g.save_total_limit,
+        seed=g.seed,
+        data_seed=g.seed,
+        bf16=(cuda and torch.cuda.is_bf16_supported()) if g.bf16 is None else g.bf16,
+        use_cpu=not cuda,
+        use_vllm=g.use_vllm,
+        vllm_mode=g.vllm_mode,
+        vllm_server_host=g.vllm_server_host,
+        vllm_server_port=g.vllm_server_port,
+        vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+        report_to=list(g.report_to),
+        log_completions=g.log_completions,
+        num_completions_to_print=g.num_completions_to_print,
+        disable_tqdm=True,  # our console draws the bar (train_console)
+        remove_unused_columns=False,  # the rewards read the case and ground truth columns
+        run_name=out.name,
+        **{checkpointing: g.gradient_checkpointing},
+    )
+
+
+def load_policy(cfg: TrainConfig, cuda: bool) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, peft_config). check_environment() has already failed a recipe this machine cannot run."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     m = cfg.model
-    path = Path(m.name_or_path)
-    looks_local = m.name_or_path.startswith((".", "/", "~")) or m.name_or_path.count("/") != 1 or path.parent.is_dir()
-    if not path.exists() and looks_local:
-        hint = "build it: python scripts/build_tiny_policy.py" if "tiny-policy" in m.name_or_path else None
-        raise UserError(f"model.name_or_path {m.name_or_path!r}: no such directory", hint)
+    name = resolve_model_path(m.name_or_path)
     bf16 = cuda and torch.cuda.is_bf16_supported()
     dtype = {"auto": torch.bfloat16 if bf16 else torch.float32, "bfloat16": torch.bfloat16,
-             "float16": torch.float16, "float32": torch.float32}.get(m.dtype)
-    if dtype is None:
-        raise UserError(f"model.dtype: expected auto, bfloat16, float16 or float32, got {m.dtype!r}")
+             "float16": torch.float16, "float32": torch.float32}[m.dtype]
     target = "all-linear" if m.lora_target_modules == ["all-linear"] else list(m.lora_target_modules)
     seq_len = cfg.grpo.max_prompt_length + cfg.grpo.max_completion_length
 
-    if m.use_unsloth and cuda and importlib.util.find_spec("unsloth"):
+    if m.use_unsloth:
         from unsloth import FastLanguageModel
 
         model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=m.name_or_path, max_seq_length=seq_len, load_in_4bit=m.load_in_4bit, dtype=None)
+            model_name=name, max_seq_length=seq_len, load_in_4bit=m.load_in_4bit, dtype=None)
         model = FastLanguageModel.get_peft_model(
             model, r=m.lora_r, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout, target_modules=target,
             use_gradient_checkpointing="unsloth" if cfg.grpo.gradient_checkpointing else False,
             random_state=cfg.grpo.seed)
-        return model, tokenizer, None, None
-    if m.use_unsloth:
-        print("model.use_unsloth: Unsloth needs CUDA and the unsloth package; loading with transformers", flush=True)
+        return model, tokenizer, None
 
     quant = None
-    if m.load_in_4bit and cuda and importlib.util.find_spec("bitsandbytes"):
+    if m.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16)
-    elif m.load_in_4bit:
-        print("model.load_in_4bit: needs CUDA and bitsandbytes; loading unquantised", flush=True)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(m.name_or_path, padding_side="left", truncation_side="left")
+        tokenizer = AutoTokenizer.from_pretrained(name, padding_side="left", truncation_side="left")
         kwargs: dict[str, Any] = {"dtype": dtype, "quantization_config": quant}
         if m.attn_implementation:
             kwargs["attn_implementation"] = m.attn_implementation
-        model = AutoModelForCausalLM.from_pretrained(m.name_or_path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except OSError as e:
-        raise UserError(f"model.name_or_path {m.name_or_path!r}: cannot load ({e})") from None
+        raise UserError(f"model.name_or_path {m.name_or_path!r}: cannot load ({str(e).splitlines()[0][:200]})",
+                        "a local model directory, or a hub id with HF_TOKEN set for gated models") from None
     if quant is not None:
         from peft import prepare_model_for_kbit_training
 
@@ -109,7 +172,7 @@ def load_policy(cfg: TrainConfig, cuda: bool) -> tuple[Any, Any, Any, Any]:
 
         peft_config = LoraConfig(r=m.lora_r, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
                                  target_modules=target, task_type="CAUSAL_LM")
-    return model, tokenizer, peft_config, quant
+    return model, tokenizer, peft_config
 
 
 def checkpoint_step(checkpoint: str | Path) -> int:
@@ -163,36 +226,60 @@ def _finite(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def _sum_ledgers(ledgers: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Numeric fields summed over ranks, section by section (each rank scores its own completions)."""
-    total: dict[str, Any] = {}
-    for led in ledgers:
-        for section, fields in led.items():
-            dst = total.setdefault(section, {})
-            for k, v in fields.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    dst[k] = dst.get(k, 0) + v
-                else:
-                    dst.setdefault(k, v)
-    return total
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------------------------
-def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def quota_stop_callback(pipeline: Any) -> Any:
+    """Stop training, with a checkpoint, once the LLM judge's quota is spent and judge.quota_fallback is none
+    (every rank stops at the same step: the flag is agreed across processes)."""
+    from transformers import TrainerCallback
+
+    class QuotaStop(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            import torch.distributed as dist
+
+            spent = pipeline.quota_spent_at is not None
+            if dist.is_available() and dist.is_initialized():
+                import torch
+
+                flag = torch.tensor([1.0 if spent else 0.0], device=args.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                spent = bool(flag.item())
+            if spent:
+                control.should_training_stop = True
+                control.should_save = True
+
+    return QuotaStop()
+
+
+def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = (), recipe: str = "") -> dict[str, Any]:
     """Train the policy with GRPO as `cfg` says; return the run summary (also saved as train_summary.json)."""
+    from amr_grpo.train_checks import check_config, check_environment
+
+    if cfg.model.use_unsloth:
+        import_unsloth()  # before transformers, peft and TRL (check_config imports transformers)
+    check_config(cfg)
     import torch
+
+    cuda = torch.cuda.is_available()
+    check_environment(cfg, cuda)  # CUDA, bitsandbytes, vllm, the judge's key, the data: before anything heavy
     from datasets import Dataset
+    from transformers import PrinterCallback, ProgressCallback
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
+    from amr_grpo.model_card import record_base, write_model_card
     from amr_grpo.rewards import RewardPipeline
+    from amr_grpo.train_console import console_callback, quiet_deprecations
+    from amr_grpo.train_ledger import RunLedger
+    from amr_grpo.train_plan import make_plan, render
 
+    quiet_deprecations()
     t_start = time.time()
     out = Path(cfg.output_dir)
-    cuda = torch.cuda.is_available()
-    main_rank = int(os.environ.get("RANK", "0")) == 0  # before the trainer exists; accelerate sets RANK per process
+    rank = int(os.environ.get("RANK", "0"))  # before the trainer exists; accelerate sets RANK per process
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    main_rank = rank == 0
 
     # ------------------------------------------------------------------ run dir, resume point, resolved config
     checkpoint = get_last_checkpoint(out) if out.is_dir() else None
@@ -203,7 +290,14 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
                         "pass --resume to continue it, or set output_dir=... for a new run")
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
+
+    # ------------------------------------------------------------------ dataset and the plan (no model yet)
+    rows = dataset_rows(Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl")
+    if cfg.data.max_train_samples is not None:
+        rows = rows[: cfg.data.max_train_samples]
+    plan = make_plan(cfg, prompts=len(rows), world_size=world_size)
     if main_rank:
+        print("\n".join(render(plan, recipe)), flush=True)
         if resume:
             dropped = truncate_metrics(metrics_path, checkpoint_step(checkpoint))
             print(f"resuming from {checkpoint} (metrics.jsonl: {dropped} lines after it dropped)", flush=True)
@@ -211,13 +305,10 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
             metrics_path.unlink(missing_ok=True)
         config_io.save(cfg, out / "config.yaml")
 
-    # ------------------------------------------------------------------ dataset
-    rows = dataset_rows(Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl")
-    if cfg.data.max_train_samples is not None:
-        rows = rows[: cfg.data.max_train_samples]
-
-    # ------------------------------------------------------------------ policy (LoRA through peft)
-    model, tokenizer, peft_config, _ = load_policy(cfg, cuda)
+    # ------------------------------------------------------------------ rewards and training arguments, then the policy
+    pipeline = RewardPipeline(cfg.judge, cfg.rewards.format_weight, cfg.grpo.max_completion_length)
+    args = training_args(cfg, out, pipeline.reward_weights(), cuda)
+    model, tokenizer, peft_config = load_policy(cfg, cuda)
     too_long = [r["id"] for r in rows if prompt_length(tokenizer, r["prompt"]) > cfg.grpo.max_prompt_length]
     if too_long:
         print(f"{len(too_long)} prompts over grpo.max_prompt_length={cfg.grpo.max_prompt_length} tokens left out "
@@ -225,88 +316,57 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
         rows = [r for r in rows if r["id"] not in set(too_long)]
     if not rows:
         raise UserError("no training prompt fits grpo.max_prompt_length", "raise grpo.max_prompt_length")
-    train_dataset = Dataset.from_list(rows)
-
-    # ------------------------------------------------------------------ rewards: one per metric + format
-    pipeline = RewardPipeline(cfg.judge, cfg.rewards.format_weight, cfg.grpo.max_completion_length)
 
     # ------------------------------------------------------------------ trainer
-    g = cfg.grpo
-    args = GRPOConfig(
-        output_dir=str(out),
-        learning_rate=g.learning_rate,
-        lr_scheduler_type=g.lr_scheduler_type,
-        warmup_steps=g.warmup_steps,
-        weight_decay=g.weight_decay,
-        max_grad_norm=g.max_grad_norm,
-        per_device_train_batch_size=g.per_device_train_batch_size,
-        gradient_accumulation_steps=g.gradient_accumulation_steps,
-        num_generations=g.num_generations,
-        max_completion_length=g.max_completion_length,
-        num_train_epochs=g.num_train_epochs,
-        max_steps=g.max_steps,
-        beta=g.beta,
-        epsilon=g.epsilon,
-        loss_type=g.loss_type,
-        scale_rewards=g.scale_rewards,
-        temperature=g.temperature,
-        top_p=g.top_p,
-        top_k=g.top_k,
-        reward_weights=pipeline.reward_weights(),
-        logging_steps=g.logging_steps,
-        save_strategy="steps",
-        save_steps=g.save_steps,
-        save_total_limit=g.save_total_limit,
-        seed=g.seed,
-        data_seed=g.seed,
-        bf16=(cuda and torch.cuda.is_bf16_supported()) if g.bf16 is None else g.bf16,
-        use_cpu=not cuda,
-        gradient_checkpointing=g.gradient_checkpointing,
-        use_vllm=g.use_vllm,
-        vllm_mode=g.vllm_mode,
-        vllm_server_host=g.vllm_server_host,
-        vllm_server_port=g.vllm_server_port,
-        vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
-        report_to=list(g.report_to),
-        log_completions=g.log_completions,
-        num_completions_to_print=g.num_completions_to_print,
-        disable_tqdm=g.disable_tqdm,
-        remove_unused_columns=False,  # the rewards read the case and ground truth columns
-        run_name=out.name,
-    )
+    ledger = RunLedger(out, rank, pipeline.ledger, checkpoint_step(checkpoint) if resume else 0,
+                       Path(checkpoint) if resume else None)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=pipeline.reward_funcs(),
         args=args,
-        train_dataset=train_dataset,
+        train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[metrics_callback(metrics_path), *callbacks],
+        callbacks=[metrics_callback(metrics_path), ledger.callback(), quota_stop_callback(pipeline),
+                   console_callback(pipeline, pipeline.metrics, bar=not cfg.grpo.disable_tqdm), *callbacks],
     )
+    for printer in (ProgressCallback, PrinterCallback):  # they print the raw logs dict at every logging step
+        trainer.remove_callback(printer)
 
-    # ------------------------------------------------------------------ train
+    # ------------------------------------------------------------------ train (the ledger is flushed however it ends)
+    restore_signals = ledger.on_signals(lambda: trainer.state.global_step)
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
+    except BaseException as e:  # Ctrl-C (as SIGINT), a crash, a kill from a callback: keep what the judges did
+        ledger.flush(trainer.state.global_step, end=ledger.signalled or type(e).__name__)
+        raise
     finally:
+        restore_signals()
         if getattr(trainer, "async_loop", None) is not None:
             asyncio.run_coroutine_threadsafe(pipeline.aclose(), trainer.async_loop).result()
 
-    # ------------------------------------------------------------------ save: model, ledger, summary
+    # ------------------------------------------------------------------ save: model (portable, with its card), ledger, summary
     model_dir = out / "model"
     trainer.save_model(str(model_dir))
-    from accelerate.utils import gather_object
-
-    ledgers = gather_object([pipeline.ledger()])
+    ended = "quota_spent" if pipeline.quota_spent_at is not None else "finished"
+    ledger.flush(trainer.state.global_step, end=ended)
+    trainer.accelerator.wait_for_everyone()
     summary: dict[str, Any] = {}
     if trainer.accelerator.is_main_process:
-        ledger = _sum_ledgers(ledgers)
-        ledger["per_rank"] = ledgers
-        (out / "judge_ledger.json").write_text(json.dumps(ledger, indent=2) + "\n", encoding="utf-8")
-        stats = ledger.get("stats", {})
-        judge = ledger.get("judge", {})
+        led = ledger.write_total()
+        base = resolve_model_path(cfg.model.name_or_path)
+        record_base(model_dir, base)
+        card = write_model_card(model_dir.resolve(), cfg, base, prompts=len(rows), steps=trainer.state.global_step,
+                                weights=dict(zip([*pipeline.metrics, "format"], pipeline.reward_weights(), strict=True)),
+                                ledger=led, metrics_path=metrics_path, recipe=recipe)
+        (out / "README.md").write_text(card.read_text(encoding="utf-8"), encoding="utf-8")  # over TRL's "[None]" card
+        stats, judge = led.get("stats", {}), led.get("judge", {})
         summary = {
             "notice": NOTICE,
             "global_step": trainer.state.global_step,
+            "planned_steps": plan.steps,
+            "stopped": (f"judge quota spent at step {pipeline.quota_spent_at + 1}: continue with --resume after the "
+                        "quota resets") if ended == "quota_spent" else None,
             "train_runtime_s": result.metrics.get("train_runtime"),
             "wall_s": round(time.time() - t_start, 1),
             "train_prompts": len(rows),
@@ -321,7 +381,7 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = ()) 
             "metrics_jsonl": str(metrics_path),
             "judge_ledger": str(out / "judge_ledger.json"),
             "config": str(out / "config.yaml"),
-            "tensorboard": str(out / "runs") if "tensorboard" in g.report_to else None,
+            "tensorboard": str(out / "runs") if "tensorboard" in cfg.grpo.report_to else None,
         }
         (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     trainer.accelerator.wait_for_everyone()

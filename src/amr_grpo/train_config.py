@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from amr_grpo.config import load
 from amr_grpo.judge.config import JudgeConfig
@@ -21,14 +22,14 @@ LORA_ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 @dataclass
 class ModelConfig:
     name_or_path: str = "assets/tiny-policy"  # local model dir or hub id of the policy to train
-    dtype: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "bfloat16" | "float16" | "float32"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "bfloat16" | "float16" | "float32"
     use_lora: bool = True  # train a LoRA adapter (peft) instead of all weights
     lora_r: int = 16  # LoRA rank (Hu et al. 2021, arXiv:2106.09685)
     lora_alpha: int = 32  # LoRA scaling numerator: the update is scaled by alpha / r
     lora_dropout: float = 0.05  # dropout on the LoRA input
     lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_ALL_LINEAR))  # modules given adapters
-    load_in_4bit: bool = False  # QLoRA: 4-bit NF4 base weights via bitsandbytes (CUDA and bitsandbytes only)
-    use_unsloth: bool = False  # load through Unsloth's FastLanguageModel when installed and on CUDA, else plain HF
+    load_in_4bit: bool = False  # QLoRA: 4-bit NF4 base weights via bitsandbytes (CUDA and bitsandbytes; else an error)
+    use_unsloth: bool = False  # load through Unsloth's FastLanguageModel (CUDA and the unsloth package; else an error)
     attn_implementation: str | None = None  # e.g. "sdpa" | "flash_attention_2"; None = the transformers default
 
 
@@ -55,8 +56,8 @@ class GRPOSection:
     max_steps: int = -1  # optimizer steps; -1 = from num_train_epochs
     beta: float = 0.0  # KL coefficient against the reference policy (0 = no reference model, TRL's default)
     epsilon: float = 0.2  # PPO-style clipping range of the importance ratio
-    loss_type: str = "dapo"  # TRL loss normalisation: "grpo" | "dapo" | "dr_grpo" | "bnpo"
-    scale_rewards: str = "group"  # advantage scaling: "group" (std of the group) | "batch" | "none" (Dr. GRPO)
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo"] = "dapo"  # TRL loss normalisation
+    scale_rewards: Literal["group", "batch", "none"] = "group"  # advantage scaling: "group" (std of the group) | "batch" | "none" (Dr. GRPO)
     temperature: float = 1.0  # sampling temperature of the rollouts
     top_p: float = 1.0  # nucleus sampling of the rollouts
     top_k: int = 0  # top-k sampling of the rollouts; 0 = off
@@ -66,15 +67,15 @@ class GRPOSection:
     seed: int = 0  # seed for init, data order and sampling
     bf16: bool | None = None  # None = on when CUDA supports it, off on CPU
     gradient_checkpointing: bool = False  # trade compute for memory (on for 8B, off for a tiny model)
-    use_vllm: bool = False  # generate with vLLM (GPU only)
-    vllm_mode: str = "server"  # "server": a separate `trl vllm-serve` process; "colocate": inside each rank
+    use_vllm: bool = False  # generate with vLLM (CUDA and the `vllm` extra; else an error)
+    vllm_mode: Literal["server", "colocate"] = "server"  # "server": a separate `trl vllm-serve` process; "colocate": inside each rank
     vllm_server_host: str = "127.0.0.1"  # host of `trl vllm-serve` (server mode)
     vllm_server_port: int = 8000  # port of `trl vllm-serve` (server mode)
     vllm_gpu_memory_utilization: float = 0.3  # GPU memory fraction for vLLM in colocate mode
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # "tensorboard", "wandb", or "none"
     log_completions: bool = True  # print and log a sample of prompts, completions and rewards each logging step
     num_completions_to_print: int = 2  # completions shown per logging step when log_completions is on
-    disable_tqdm: bool = False  # hide the progress bar
+    disable_tqdm: bool = False  # no progress bar: one plain line per logging step instead (logs, CI)
 
 
 @dataclass
@@ -93,5 +94,10 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """TrainConfig from defaults, then the recipe at `path`, then dotted key=value overrides."""
-    return load(TrainConfig, path, overrides)
+    """TrainConfig from defaults, then the recipe at `path`, then dotted key=value overrides; checked whole
+    (train_checks.check_config) so a mistake is one line before anything heavy runs."""
+    from amr_grpo.train_checks import check_config
+
+    cfg = load(TrainConfig, path, overrides)
+    check_config(cfg)
+    return cfg

@@ -36,6 +36,7 @@ def test_ddp_two_ranks_score_each_completion_once(tmp_path):
                f"model.name_or_path={ROOT / 'assets/tiny-policy'}", f"data.dir={data}", f"output_dir={out}",
                "grpo.max_steps=2", "grpo.per_device_train_batch_size=8", "grpo.num_generations=4",
                "grpo.max_completion_length=48", "grpo.report_to=[none]",
+               "grpo.logging_steps=1",  # the recipe logs every 5 steps: 2 steps would leave metrics.jsonl empty
                "judge.backend=openai", f"judge.base_url={fake.base_url}", "judge.model=fake-judge",
                "judge.metrics=priority", "judge.rpm=0", "judge.tpm=0", "judge.cache_path=null"]
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

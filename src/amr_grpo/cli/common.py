@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from amr_grpo.errors import UserError
 
@@ -17,9 +18,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message or hint may hold brackets (`pip install 'amr-grpo[wandb]'`, `report_to=[none]`)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
-        console.print(f"[dim]hint:[/] {hint}", highlight=False, soft_wrap=True)
+        console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -1,10 +1,11 @@
-"""CLI: `amr-grpo train` - GRPO-train a policy from a YAML recipe plus key=value overrides.
+"""CLI: `amr-grpo train` - GRPO-train a policy from a YAML recipe plus key=value overrides; `--plan` first.
 
-Try it: amr-grpo train --config configs/train/tiny-cpu.yaml grpo.max_steps=2 output_dir=/tmp/amr-train
+Try it: amr-grpo train --config configs/train/llama31-8b-lora.yaml --plan data.dir=runs/main/data
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,22 +27,43 @@ def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="YAML recipe (configs/train/*.yaml).")] = Path(
         "configs/train/tiny-cpu.yaml"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in output_dir from its latest checkpoint.")] = False,
-    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config and exit.")] = False,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Check and print the resolved config, then exit.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help=(
+        "Print the plan and exit, loading no model: steps, completions, judge calls (LLM and rules), tokens, cost "
+        "and days of the provider's quota, and the step where a day's quota runs out."))] = False,
+    world_size: Annotated[int, typer.Option("--world-size", min=0, help=(
+        "With --plan: the number of training processes (GPUs) the run will use; default $WORLD_SIZE or 1."))] = 0,
 ) -> None:
-    """GRPO-train a policy (TRL GRPOTrainer, LoRA, judge rewards). Research tool, not for clinical use."""
+    """GRPO-train a policy (TRL GRPOTrainer, LoRA, judge rewards). Research tool, not for clinical use.
+
+    Example: amr-grpo train --config configs/train/tiny-cpu.yaml grpo.max_steps=20 output_dir=runs/try
+    """
     from amr_grpo import config as config_io
+    from amr_grpo.train_checks import check_config
     from amr_grpo.train_config import TrainConfig
 
     cfg = config_io.load(TrainConfig, config, list(overrides or []))
+    if cfg.model.use_unsloth and not (print_config or plan):
+        from amr_grpo.train import import_unsloth
+
+        import_unsloth()  # before check_config imports transformers, so Unsloth's patches apply
+    check_config(cfg)
     if print_config:
         import yaml
 
         typer.echo(yaml.safe_dump(config_io.to_dict(cfg), sort_keys=False), nl=False)
         return
+    if plan:
+        from amr_grpo.train_plan import make_plan, render
+
+        p = make_plan(cfg, world_size=world_size or int(os.environ.get("WORLD_SIZE", "1")))
+        for line in render(p, str(config)):
+            console.print(line, highlight=False)
+        return
     console.print(f"[bold]amr-grpo train[/] {config} -> {cfg.output_dir}  ({NOTICE})", highlight=False)
     from amr_grpo.train import main
 
-    summary = main(cfg, resume=resume)
+    summary = main(cfg, resume=resume, recipe=str(config))
     if not summary:  # not the main process of a multi-process run
         return
     calls, naive = summary.get("judge_calls") or 0, summary.get("naive_judge_calls") or 0
@@ -52,6 +74,8 @@ def train(
         f"metric per completion per step{ratio}); could not score {summary['judge_failures']}",
         highlight=False,
     )
+    if summary.get("stopped"):
+        console.print(f"[bold yellow]stopped:[/] {summary['stopped']}", highlight=False)
     for key in ("model_dir", "metrics_jsonl", "judge_ledger", "config", "tensorboard"):
         if summary.get(key):
             console.print(f"  {key:14s} {summary[key]}", highlight=False)
