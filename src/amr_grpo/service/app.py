@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     # added last = outermost: logs every answer (CORS preflights included); its 413 is raised inside, so carries CORS
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
     return app
 
 
