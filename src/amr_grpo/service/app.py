@@ -1,14 +1,13 @@
 """Assemble the evaluation service: settings in, FastAPI app out. No logic lives here.
 
 One JudgeEngine (with its cache and ledger) is built in the lifespan and shared by every request.
-The web page (EVAL's amr_grpo.service.web) is included when it exists and a model path is set.
+The web page (web.py: the validation form with --model, a landing page without) and the offline API docs (docs.py)
+come after the evaluation routes.
 Try it: AMR_GRPO_API_KEYS=dev .venv/bin/uvicorn --factory amr_grpo.service.app:app_from_env
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +16,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from amr_grpo import __version__
+from amr_grpo.service import web
+from amr_grpo.service.docs import add_docs
 from amr_grpo.service.errors import install_error_handlers
 from amr_grpo.service.middleware import RequestGuard
 from amr_grpo.service.routes import BODY_MODELS, NOTICE, SECURITY_SCHEMES, router
@@ -28,13 +29,6 @@ DESCRIPTION = f"""Scores a model's validation of an antimicrobial prescription o
 
 Send `Authorization: Bearer <key>` (or `X-API-Key`). Errors are `{{"error": {{"code", "message", "field"}}}}`;
 a judge that cannot score answers 429/502/503 with `Retry-After`, never a made-up score."""
-
-
-def _web_router(settings: Settings) -> Any:
-    """EVAL's web page router, when that module exists and a policy model is configured."""
-    if settings.model_path is None or importlib.util.find_spec("amr_grpo.service.web") is None:
-        return None
-    return importlib.import_module("amr_grpo.service.web").router
 
 
 def _document(app: FastAPI) -> None:
@@ -77,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        openapi_url=None,  # set below, so the docs routes come after ours
+        openapi_url=None,  # set below, so /openapi.json comes after our routes
+        docs_url=None,  # docs.py serves /docs and /redoc from local, pinned files
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.keyring = KeyRing(k.get_secret_value() for k in settings.api_keys)
@@ -86,11 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (include_router() would wrap them in a layer costing about a tenth of a cached evaluation; they have no
     # prefix or dependencies to combine) and first, since each route tried before the match costs too.
     app.router.routes.extend(router.routes)
-    web = _web_router(settings)
-    if web is not None:
-        app.include_router(web)
+    app.include_router(web.router)
     app.openapi_url = "/openapi.json"
-    app.setup()  # adds /openapi.json, /docs, /redoc after our routes
+    app.setup()  # adds /openapi.json after our routes
+    add_docs(app.router, app.openapi_url, app.title)
     _document(app)
     if settings.cors_origins:
         app.add_middleware(
