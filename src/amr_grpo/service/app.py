@@ -16,7 +16,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from amr_grpo import __version__
+from amr_grpo.judge.contract import MAX_TEXT_CHARS
 from amr_grpo.service import web
+from amr_grpo.service.body import MAX_JSON_DEPTH
 from amr_grpo.service.docs import add_docs
 from amr_grpo.service.errors import install_error_handlers
 from amr_grpo.service.middleware import RequestGuard
@@ -24,16 +26,27 @@ from amr_grpo.service.routes import BODY_MODELS, NOTICE, SECURITY_SCHEMES, route
 from amr_grpo.service.security import KeyRing, RateLimiter
 from amr_grpo.service.settings import Settings
 
-DESCRIPTION = f"""Scores a model's validation of an antimicrobial prescription on a six-metric rubric
+def describe(settings: Settings) -> str:
+    """The API's description in the OpenAPI document: what it does, how to authenticate, its limits, its errors."""
+    return f"""Scores a model's validation of an antimicrobial prescription on a six-metric rubric
 (LLM-as-a-judge and guideline rules). **{NOTICE}**
 
 Send `Authorization: Bearer <key>` (or `X-API-Key`). Errors are `{{"error": {{"code", "message", "field"}}}}`;
-a judge that cannot score answers 429/502/503 with `Retry-After`, never a made-up score."""
+a judge that cannot score answers 429/502/503 with `Retry-After`, never a made-up score.
+
+**Limits.** A body is at most {settings.max_body_bytes:,} bytes (413 above), arrives within
+{settings.body_timeout_s:g} s of its headers (408 above), nests objects and arrays at most {MAX_JSON_DEPTH} levels,
+and holds no NaN, Infinity or number beyond about 1.8e308 (422). Each text field is at most {MAX_TEXT_CHARS:,}
+characters: one request at every maximum fits in the body limit. A batch holds at most {settings.max_batch_items}
+items and is one body: {settings.max_batch_items} items fit when they average under
+{settings.max_body_bytes // settings.max_batch_items:,} bytes (a 1,000-character case and a 4,000-character validation
+are about 5,000); send larger items in smaller batches."""
 
 
-def _document(app: FastAPI) -> None:
+def _document(app: FastAPI, settings: Settings) -> None:
     """Add what the routes refer to but FastAPI cannot see to the OpenAPI document: the API-key schemes and the
-    body schemas (the routes parse their bodies themselves), so /docs shows them and can send a request."""
+    body schemas (the routes parse their bodies themselves), so /docs shows them and can send a request; a batch's
+    maxItems is this service's max_batch_items."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -44,6 +57,7 @@ def _document(app: FastAPI) -> None:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema
+            schemas["BatchRequestModel"]["properties"]["items"]["maxItems"] = settings.max_batch_items
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -69,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="amr-grpo evaluation API",
         version=__version__,
-        description=DESCRIPTION,
+        description=describe(settings),
         lifespan=lifespan,
         openapi_url=None,  # set below, so /openapi.json comes after our routes
         docs_url=None,  # docs.py serves /docs and /redoc from local, pinned files
@@ -86,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi_url = "/openapi.json"
     app.setup()  # adds /openapi.json after our routes
     add_docs(app.router, app.openapi_url, app.title)
-    _document(app)
+    _document(app, settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -56,6 +56,19 @@ class BodyTimeout(HTTPException):
 
 CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection before the answer
 
+# One receive() with a deadline, on the hot path: asyncio.timeout_at costs about 7 us, asyncio.wait_for 16 us and
+# anyio.fail_after far more (measured on this project's 2-core machine); timeout_at is Python >= 3.11.
+if sys.version_info >= (3, 11):
+
+    async def _receive_by(receive: Receive, deadline: float) -> Message:
+        async with asyncio.timeout_at(deadline):
+            return await receive()
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _receive_by(receive: Receive, deadline: float) -> Message:
+        return await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+
 
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
@@ -94,10 +107,9 @@ class RequestGuard:
             if body_done:  # after the body: a wait for the disconnect, which has no deadline
                 message = await receive()
             else:
-                try:  # asyncio.timeout, not anyio's CancelScope: about a third of the cost on the hot path
-                    async with asyncio.timeout_at(deadline):
-                        message = await receive()
-                except TimeoutError:
+                try:
+                    message = await _receive_by(receive, deadline)
+                except asyncio.TimeoutError:  # TimeoutError itself on Python >= 3.11
                     raise BodyTimeout() from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
