@@ -29,10 +29,9 @@ M = TypeVar("M", bound=BaseModel)
 _ESCAPES = re.compile(rb"\\\\|\\\"")  # an escaped backslash or quote inside a JSON string
 _STRINGS = re.compile(rb'"[^"]*"')  # a JSON string, once its escaped quotes are gone
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-# NaN / Infinity tokens, an exponent of 3+ digits, a 309+ digit integer: the only ways to write a number JSON
-# parsers may turn into a non-finite double. Text inside strings can match too; the exact check then decides.
-_MAYBE_NON_FINITE = re.compile(rb"NaN|Infinity|\d[eE]\+?\d{3}|\d{309}")
 _DOUBLE_DIGITS = 309  # 10**309 > the largest double (1.8e308): a longer integer cannot be one
+_DIGITS_AS_0 = bytes.maketrans(b"123456789E", b"000000000e")  # every digit -> 0, E -> e; other bytes unchanged
+_LONG_INT = b"0" * _DOUBLE_DIGITS
 
 
 def too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -70,9 +69,20 @@ def _double_int(text: str) -> int:
     return int(text)
 
 
+def _maybe_non_finite(raw: bytes) -> bool:
+    """NaN / Infinity tokens, an exponent of 3+ digits, a 309+ digit integer: the only ways to write a number a JSON
+    parser may turn into a non-finite double. Substring searches over the bytes with their digits all made 0 (about
+    2 us for a typical request; a regex with the same alternatives took 40). Text in strings can match too: the
+    exact check then decides."""
+    if b"NaN" in raw or b"Infinity" in raw:
+        return True
+    shape = raw.translate(_DIGITS_AS_0)
+    return b"e000" in shape or b"e+000" in shape or _LONG_INT in shape
+
+
 def has_non_finite(raw: bytes) -> bool:
     """Whether the JSON text holds NaN, +-Infinity or a number beyond a double's range."""
-    if not _MAYBE_NON_FINITE.search(raw):
+    if not _maybe_non_finite(raw):
         return False
     try:
         json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_double_int)
