@@ -56,9 +56,8 @@ def open_sockets(pid: int) -> int:
 
 def run(timeout_s: float, clients: int, waves: int, sent: int, settle_s: float) -> list[tuple[str, float, int]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMR_GRPO_", "GROQ_"))}
-    env.update(
-        DENO_SERVE_ADDRESS="tcp:127.0.0.1:0", NO_COLOR="1", GROQ_API_KEY="unused", AMR_GRPO_BODY_TIMEOUT_S=str(timeout_s)
-    )
+    env.update(DENO_SERVE_ADDRESS="tcp:127.0.0.1:0", NO_COLOR="1", GROQ_API_KEY="unused")
+    env["AMR_GRPO_BODY_TIMEOUT_S"] = str(timeout_s)
     proc = subprocess.Popen(
         [deno_binary(), "run", "--allow-net=127.0.0.1", "--allow-env", "index.ts"],
         cwd=FUNCTION_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

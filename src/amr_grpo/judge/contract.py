@@ -56,7 +56,9 @@ MetricSet = Annotated[
         }
     ),
 ]
-MetricList = Annotated[list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": {"enum": list(METRIC_KEYS)}})]
+MetricList = Annotated[
+    list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": {"enum": list(METRIC_KEYS)}})
+]
 
 
 class EvaluationRequestModel(BaseModel):

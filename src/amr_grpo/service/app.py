@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (include_router() would wrap them in a layer costing about a tenth of a cached evaluation; they have no
     # prefix or dependencies to combine) and first, since each route tried before the match costs too.
     app.router.routes.extend(router.routes)
-    app.include_router(web.router)
+    app.include_router(web.router, include_in_schema=settings.model_path is not None)  # no model: no web API
     app.openapi_url = "/openapi.json"
     app.setup()  # adds /openapi.json after our routes
     add_docs(app.router, app.openapi_url, app.title)

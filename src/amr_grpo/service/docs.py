@@ -48,7 +48,8 @@ Page = tuple[str, dict[str, str]]  # the HTML and its headers
 
 def _page(response: HTMLResponse) -> Page:
     html = bytes(response.body).decode()
-    return html, {"Content-Security-Policy": _csp(html), "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    headers = {"Content-Security-Policy": _csp(html), "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    return html, headers
 
 
 @functools.cache

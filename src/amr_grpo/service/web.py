@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from amr_grpo.errors import UserError
 from amr_grpo.judge.base import EvalRequest, JudgeError
+from amr_grpo.judge.contract import ErrorBody
 from amr_grpo.metrics import METRIC_KEYS, all_metrics, rubric_version
 from amr_grpo.records import Case, Verdict
 from amr_grpo.service.body import parse
@@ -129,6 +130,11 @@ async def guideline_checks(request: Request, case: Case, output: str, verdict: V
 
 @router.post("/v1/validate", dependencies=[JsonBody], tags=["web"],
              summary="Validate one prescription with the policy, then score the validation",
+             responses={401: {"model": ErrorBody, "description": "Missing or invalid API key"},
+                        415: {"model": ErrorBody, "description": "Body is not application/json"},
+                        422: {"model": ErrorBody, "description": "Invalid case; `field` names the offending field"},
+                        429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+                        503: {"model": ErrorBody, "description": "The policy model is not loaded or failed"}},
              openapi_extra={"requestBody": {"required": True,
                                             "content": {"application/json": {"schema": WebCase.model_json_schema()}}}})
 async def validate(request: Request, caller: Caller, engine: Engine, limiter: Limiter) -> JSONResponse:
