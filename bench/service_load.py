@@ -87,8 +87,11 @@ def bare_app(body: bytes, floor: bool = False) -> FastAPI:
 def serve_bare(port: int, body_file: str, floor: bool) -> None:
     import uvicorn
 
+    from amr_grpo.service.settings import Settings
+
     app = bare_app(Path(body_file).read_bytes(), floor)
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, server_header=False, log_level="warning")
+    # the uvicorn settings `amr-grpo serve` runs with (limit_concurrency, keep-alive), so only the app differs
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **Settings().uvicorn_options())
 
 
 @dataclass

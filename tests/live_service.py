@@ -44,13 +44,8 @@ class LiveService:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-            timeout_graceful_shutdown=2,
+        config = uvicorn.Config(  # the uvicorn settings `amr-grpo serve` uses (limits, keep-alive)
+            self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2, **self.settings.uvicorn_options()
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)

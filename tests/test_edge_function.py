@@ -17,9 +17,11 @@ import os
 import queue
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -375,3 +377,100 @@ def test_deploy_stops_when_the_cli_is_not_logged_in(tmp_path):
 def test_deploy_help():
     r = subprocess.run(["bash", str(DEPLOY), "--help"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "--project-ref REF" in r.stdout and "--dry-run" in r.stdout
+
+
+# --- (5) issue 16: the same limits on both services (slow and vanishing clients, depth, numbers, surrogates) -----
+# Both servers run with a 1 s body timeout; the bodies below are refused before any judge call, or scored by the
+# fake judge's default answer, so only status, code and field are compared.
+
+BODY_TIMEOUT_S = "1"
+GOOD = {"patient_case": "F 30y, cystitis; nitrofurantoin 100 mg BD x 5 days", "model_output": "Decision: Approve"}
+
+
+def _nested(depth: int) -> str:
+    """A request whose body nests `depth` levels: the body (1), patient_case (2), then lists down to `depth`."""
+    inner = "[" * (depth - 2) + '"cystitis"' + "]" * (depth - 2)
+    return '{"patient_case": {"diagnosis": "cystitis", "notes": %s}, "model_output": "x"}' % inner
+
+
+LIMIT_BODIES = [
+    ("depth-64", _nested(64), 200),
+    ("depth-65", _nested(65), 422),
+    ("depth-10000", '{"patient_case": {"a": ' + "[" * 10_000 + "]" * 10_000 + '}, "model_output": "x"}', 422),
+    ("lone-high-surrogate", '{"patient_case": "F 30y \\ud800 cystitis", "model_output": "x"}', 422),
+    ("lone-low-surrogate-key", '{"patient_case": {"a\\udc00": "cystitis"}, "model_output": "x"}', 422),
+    ("surrogate-pair", '{"patient_case": "F 30y \\ud83d\\ude00 cystitis", "model_output": "x"}', 200),
+    ("nan", '{"patient_case": {"diagnosis": "cystitis", "weight_kg": NaN}, "model_output": "x"}', 422),
+    ("infinity", '{"patient_case": {"diagnosis": "cystitis", "weight_kg": -Infinity}, "model_output": "x"}', 422),
+    ("1e400", '{"patient_case": {"diagnosis": "cystitis", "weight_kg": 1e400}, "model_output": "x"}', 422),
+    ("400-digits", '{"patient_case": {"diagnosis": "cystitis", "n": 1' + "0" * 400 + '}, "model_output": "x"}', 422),
+    ("1e308", '{"patient_case": {"diagnosis": "cystitis", "weight_kg": 1e308}, "model_output": "x"}', 200),
+    ("empty-case", json.dumps({**GOOD, "patient_case": ""}), 422),
+    ("metrics-foo", json.dumps({**GOOD, "metrics": "foo"}), 422),
+    ("metrics-empty-list", json.dumps({**GOOD, "metrics": []}), 422),
+    ("numeric-decision", json.dumps({**GOOD, "ground_truth": {"decision": 3}}), 422),
+    ("output-at-max", json.dumps({**GOOD, "model_output": "\U0001f600" * 20_000}), 200),
+    ("output-over-max", json.dumps({**GOOD, "model_output": "\U0001f600" * 20_001}), 422),
+]
+
+
+@pytest.fixture(scope="module")
+def edge_1s(deno, fake) -> Iterator[DenoServer]:
+    env = deno_env(DENO_SERVE_ADDRESS="tcp:127.0.0.1:0", GROQ_API_KEY=EDGE_KEY, GROQ_BASE_URL=fake.groq_base_url,
+                   AMR_GRPO_JUDGE_MODEL=JUDGE_MODEL, AMR_GRPO_BODY_TIMEOUT_S=BODY_TIMEOUT_S)
+    server = DenoServer(deno, env)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def service_1s(fake, tmp_path_factory) -> Iterator[LiveService]:
+    settings = Settings(auth=False, rate_limit_per_minute=0, judge_backend="openai", judge_base_url=fake.base_url,
+                        judge_model=JUDGE_MODEL, cache_path=tmp_path_factory.mktemp("edge1s") / "cache.sqlite",
+                        judge_overrides=("max_retries=0",), body_timeout_s=float(BODY_TIMEOUT_S))
+    with LiveService(settings) as s:
+        yield s
+
+
+@pytest.mark.parametrize(("name", "raw", "status"), LIMIT_BODIES, ids=[b[0] for b in LIMIT_BODIES])
+def test_both_services_refuse_the_same_bodies(name, raw, status, edge_1s, service_1s):
+    headers = {"content-type": "application/json"}
+    with httpx.Client(timeout=60) as client:
+        py = client.post(service_1s.url + SERVICE_PATH, content=raw.encode(), headers=headers)
+        ts = client.post(edge_1s.url + PATH, content=raw.encode(), headers=headers)
+    assert (py.status_code, ts.status_code) == (status, status), (name, py.text[:300], ts.text[:300])
+    if status == 422:
+        fields = [(b["error"]["code"], b["error"]["field"]) for b in (py.json(), ts.json())]
+        assert fields[0] == fields[1], (name, fields)
+
+
+def _short_body(port: int, path: str) -> bytes:
+    """Headers announcing 100 bytes, 20 of them, then silence: all the server sends before it closes or 10 s."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 100\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head + b'{"patient_case": "x"')
+        return s.recv(65536)  # before the fix: nothing, on either server (the timeout fails the test)
+
+
+def test_both_services_answer_a_short_body_with_408(edge_1s, service_1s):
+    for url, path in ((service_1s.url, SERVICE_PATH), (edge_1s.url, PATH)):
+        answer = _short_body(int(url.rsplit(":", 1)[1]), path)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower(), (url, answer[:300])
+        assert json.loads(body)["error"]["code"] == "request_timeout"
+
+
+def test_a_client_leaving_mid_body_is_one_499_line_at_the_edge(edge_1s):
+    port = int(edge_1s.url.rsplit(":", 1)[1])
+    before = len(edge_1s.output)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 1000\r\n\r\n{\"patient_case\": ".encode())
+            time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while len(edge_1s.output) - before < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = edge_1s.output[before:]
+    assert [json.loads(x)["status"] for x in lines] == [499] * 3, lines  # before: 500 and an "unhandled" line

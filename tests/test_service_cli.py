@@ -43,17 +43,51 @@ def _env(**extra: str) -> dict[str, str]:
             {"AMR_GRPO_API_KEYS": "k", "AMR_GRPO_JUDGE_OVERRIDES": '["retries=9"]'},
             "unknown config key 'retries'",
         ),
+        # issue 16: a key no client can send; issue 15: an LLM judge without its key (was a traceback in start-up)
+        (["serve"], {"AMR_GRPO_API_KEYS": "k,clé"}, "api_keys: key 2 has a character outside printable ASCII"),
+        (["serve", "--judge", "openai"], {"AMR_GRPO_API_KEYS": "k"}, "needs an API key: GROQ_API_KEY is not set"),
+        (["serve", "--judge", "hybrid"], {"AMR_GRPO_API_KEYS": "k", "GROQ_API_KEY": " "}, "GROQ_API_KEY is not set"),
     ],
 )
 def test_serve_refuses_bad_setup_in_one_line(monkeypatch, args, env, message):
     for k in list(os.environ):
-        if k.startswith("AMR_GRPO_"):
+        if k.startswith(("AMR_GRPO_", "GROQ_")):
             monkeypatch.delenv(k)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_serve_reports_a_busy_port_before_loading_the_model(monkeypatch):
+    # issue 15: the busy port came out after a 9 s model load; now the port is bound first. The model path does
+    # not even exist as a model (an empty folder would fail to load): the port error must come before any loading.
+    monkeypatch.setenv("AMR_GRPO_API_KEYS", "k")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port), "--model", "assets/tiny-policy"])
+    assert result.exit_code == 2, result.output
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output and f"--port {port + 1}" in result.output
+    assert "Traceback" not in result.output and "loaded" not in result.output
+
+
+def test_serve_accepts_a_local_judge_server_without_a_key(monkeypatch):
+    # vLLM or Ollama on this machine usually takes any key: no key needed, so the check lets it through (it then
+    # stops at the busy port, which proves it got past the key check without starting a server)
+    for k in list(os.environ):
+        if k.startswith(("AMR_GRPO_", "GROQ_")):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("AMR_GRPO_API_KEYS", "k")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["serve", "--port", str(port), "--judge", "openai", "--judge-base-url", "http://127.0.0.1:9/v1"]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "already in use" in result.output, result.output
 
 
 def test_settings_from_the_environment(monkeypatch, tmp_path):

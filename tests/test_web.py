@@ -6,6 +6,7 @@ errors, a screenshot. Also opens a generated report.html in Chromium. Needs chro
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -32,7 +33,9 @@ EXAMPLE_1 = {"patient": "28-year-old woman, 58 kg, no known allergies, not pregn
              "setting": "OPD"}  # the page's first example; the tiny LM was fitted to answer it (Decision: Modify)
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--window-size=1200,1600"]
+         "--disable-component-update", "--disable-sync", "--window-size=1200,1600",
+         # no network but loopback: a page that needs a CDN fails here as it would offline
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                    reason="chromium and chromedriver not installed (make tools)")
 
@@ -59,6 +62,22 @@ def test_page_static_files_and_headers(client):
     assert client.get("/static/settings.py").status_code == 404
 
 
+def llama_parameters(model_dir: Path) -> int:
+    """A Llama's parameter count from its config, by hand: embeddings, per layer the attention projections, the
+    gated MLP's three matrices and two RMSNorms, the final norm, the output head unless tied to the embeddings."""
+    c = json.loads((model_dir / "config.json").read_text())
+    h, i, v, kv = c["hidden_size"], c["intermediate_size"], c["vocab_size"], c["num_key_value_heads"] * c["head_dim"]
+    layer = h * h * 2 + h * kv * 2 + 3 * h * i + 2 * h  # q, o: h x h; k, v: h x kv; gate, up, down; 2 norms
+    return v * h * (1 if c["tie_word_embeddings"] else 2) + c["num_hidden_layers"] * layer + h
+
+
+def test_model_endpoint_says_what_runs(client, built_lm):  # noqa: F811
+    info = client.get("/v1/model").json()
+    # the tiny LM: vocab 770, hidden 64, 2 layers, MLP 128 -> 2 x 49,280 + 2 x 41,088 + 64 = 180,800 parameters
+    assert info == {"loaded": True, "name": built_lm.resolve().name, "path": str(built_lm), "base_model": None,
+                    "parameters": llama_parameters(built_lm), "error": None}
+
+
 def test_validate_endpoint_runs_the_policy_then_the_judge(client):
     r = client.post("/v1/validate", json=EXAMPLE_1)
     assert r.status_code == 200, r.text
@@ -66,6 +85,14 @@ def test_validate_endpoint_runs_the_policy_then_the_judge(client):
     assert body["validation"]["decision"] == "Modify" and body["validation"]["parse_ok"]
     assert list(body["verdict"]["scores"]) == list(METRIC_KEYS)  # all six, rubric order
     assert body["verdict"]["judge"]["backend"] == "rules" and "not for clinical use" in body["notice"]
+    # the guideline checks: with the rules judge serving, they are its verdict, item by item
+    checks = body["checks"]
+    assert checks["source"].startswith("rules judge")
+    assert [c["key"] for c in checks["items"]] == list(METRIC_KEYS)
+    for item in checks["items"]:
+        score = body["verdict"]["scores"][item["key"]]
+        assert (item["result"], item["detail"]) == (f"{score['score']}/5", score["justification"])
+    assert body["model"]["parameters"] == llama_parameters(Path(body["model"]["path"]))
     r = client.post("/v1/validate", json={**EXAMPLE_1, "patient": "   "})
     assert r.status_code == 422 and r.json()["error"]["field"] == "patient"
     r = client.post("/v1/validate", json={**EXAMPLE_1, "dose": "x"})
@@ -89,6 +116,12 @@ def test_the_page_uses_the_services_judge_and_survives_its_failure(built_lm, tmp
             body = client.post("/v1/validate", json=EXAMPLE_1).json()
             assert body["verdict"]["judge"]["backend"] == "openai" and len(fake.requests) == 1
             assert {s["score"] for s in body["verdict"]["scores"].values()} == {3}
+            # the guideline checks still come from the rules judge (no second LLM call), for the same case
+            with TestClient(create_app(_settings(built_lm))) as rules_client:
+                rules = rules_client.post("/v1/validate", json=EXAMPLE_1).json()["verdict"]["scores"]
+            assert {c["key"]: c["result"] for c in body["checks"]["items"]} == {
+                k: f"{v['score']}/5" for k, v in rules.items()
+            }
             fake.rate_500 = 1.0  # the judge fails: the validation still comes back, with the judge's error
             r = client.post("/v1/validate", json={**EXAMPLE_1, "setting": "ward"})
             assert r.status_code == 200 and r.json()["verdict"] is None
@@ -196,6 +229,18 @@ def test_page_in_chromium(server, browser, tmp_path):
         assert re.fullmatch(r"[1-5]/5", score) and score == f"{api['scores'][key]['score']}/5"
         assert why.text == api["scores"][key]["justification"]
     assert d.find_element(By.ID, "weighted-reward").text == f"{api['weighted_reward']:.3f}"
+
+    # the guideline checks panel, item by item as the API gives them
+    api_checks = httpx.post(server + "/v1/validate", json=EXAMPLE_1, timeout=60).json()["checks"]
+    rows = d.find_elements(By.CSS_SELECTOR, "#checks tbody tr")
+    assert [r.get_attribute("data-check") for r in rows] == [c["key"] for c in api_checks["items"]]
+    for r, item in zip(rows, api_checks["items"], strict=True):
+        cells = [r.find_element(By.CSS_SELECTOR, f"td.{k}").text for k in ("label", "result", "detail")]
+        assert cells == [item["label"], item["result"], item["detail"]]
+    # what runs: the model's name and size in the header
+    info = httpx.get(server + "/v1/model").json()
+    assert d.find_element(By.ID, "model-name").text == info["name"]
+    assert d.find_element(By.ID, "model-size").text == f"({info['parameters']:,} parameters)"
 
     shot = tmp_path / "web-page.png"
     assert d.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"

@@ -6,13 +6,49 @@ Try it: AMR_GRPO_API_KEYS=dev amr-grpo serve --port 8000    (or: amr-grpo serve 
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
 from amr_grpo.cli.common import console, user_errors
 from amr_grpo.errors import UserError
+
+
+def check_judge_key(cfg: Any) -> None:
+    """An LLM judge needs its provider key before start-up (else the first request fails, or start-up does with a
+    traceback). Present and non-empty is checked here; whether the provider answers is a separate, slower probe."""
+    needs_llm = cfg.backend == "openai" or (cfg.backend == "hybrid" and cfg.hybrid_llm == "openai")
+    if not needs_llm or os.environ.get("AMR_GRPO_JUDGE_API_KEY", "").strip():
+        return
+    for endpoint in cfg.resolved_endpoints():
+        host = urlsplit(endpoint.base_url).hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1") or os.environ.get(endpoint.api_key_env, "").strip():
+            continue  # a local server (vLLM, Ollama) usually takes any key
+        raise UserError(
+            f"the {cfg.backend} judge at {endpoint.base_url} needs an API key: {endpoint.api_key_env} is not set",
+            hint=f"export {endpoint.api_key_env}=... (or AMR_GRPO_JUDGE_API_KEY), or --judge rules (offline, no key)",
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything slow (a model load) so a busy port is reported at once; uvicorn
+    serves on it as it is (SO_REUSEADDR set, as uvicorn sets it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            hint = f"stop the other server, or use another port: --port {port + 1}"
+            raise UserError(f"port {port} on {host} is already in use", hint=hint) from None
+        raise UserError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}",
+            hint="--host 127.0.0.1 (this machine only) or 0.0.0.0 (the network); ports below 1024 need root",
+        ) from None
 
 
 @user_errors
@@ -66,7 +102,8 @@ def serve(
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"{field}: {err['msg']}", hint="see amr-grpo serve --help and AMR_GRPO_* variables") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise UserError(f"{field}: {message}", hint="see amr-grpo serve --help and AMR_GRPO_* variables") from None
     if settings.auth and not settings.api_keys:
         raise UserError("no API keys configured", hint="set AMR_GRPO_API_KEYS=key1,key2, or pass --no-auth locally")
     if not settings.auth:
@@ -76,21 +113,26 @@ def serve(
         )
     if model is not None and not model.exists():
         raise UserError(f"--model: {model} does not exist")
-    settings.judge_settings()  # a bad judge config fails here, as one line, not inside uvicorn's startup
+    check_judge_key(settings.judge_settings())  # a bad judge config or a missing key: one line, before start-up
     review_settings = None
     if review is not None:
         from amr_grpo.service.review import prepare_review
 
         review_settings = prepare_review(review)
-        console.print(f"clinician review form on http://{host}:{port}/review")
+    sock = bind(host, port)
     configure_logging()
     console.print(
         f"amr-grpo evaluation API on http://{host}:{port} (docs at /docs). Research tool, not for clinical use."
     )
     from amr_grpo.service.app import create_app
 
-    uvicorn.run(create_app(settings, review_settings), host=host, port=port, access_log=False, server_header=False,
-                log_level="warning")
+    if review_settings is not None:
+        console.print(f"clinician review form on http://{host}:{port}/review")
+    config = uvicorn.Config(create_app(settings, review_settings), log_level="warning", **settings.uvicorn_options())
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -8,17 +8,57 @@ Try it: python -c "from amr_grpo.judge.contract import EvaluationRequestModel as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from amr_grpo.judge.base import EvalRequest
-from amr_grpo.metrics import resolve_metrics
+from amr_grpo.metrics import METRIC_KEYS, resolve_metrics
 from amr_grpo.records import Verdict
 
-MAX_TEXT_CHARS = 100_000  # per text field (patient_case, model_output, ground_truth); the Edge Function's too
-MAX_BATCH_ITEMS = 100  # items in one batch request
+# Per text field (patient_case, model_output, ground_truth), in characters (code points); the Edge Function's too.
+# One request with every field at this maximum fits in the services' 1 MiB body limit whatever the JSON encoding:
+# 3 x 20,000 characters x at most 12 bytes (an escaped surrogate pair) = 720,000 bytes. A policy's validation is a
+# few thousand characters; a case report rarely more than ten thousand.
+MAX_TEXT_CHARS = 20_000
+MAX_BATCH_ITEMS = 100  # items in one batch request (the batch as a whole is within the body limit too)
 _TRUTH_TEXT_KEYS = ("decision", "recommended_regimen", "regimen", "reference", "citation", "syndrome")
+
+# The OpenAPI schema of each field, stated exactly as the validators below decide (tests/test_service_contract.py
+# sends boundary inputs to both). WithJsonSchema documents; the validators alone decide.
+_KEY = "|".join(METRIC_KEYS)
+CaseText = Annotated[
+    str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": r"\S"})
+]
+TruthText = Annotated[str, WithJsonSchema({"type": "string", "maxLength": MAX_TEXT_CHARS})]
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_TEXTS = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, {"type": "null"}]}
+TruthObject = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {**{k: _TEXT_OR_NULL for k in _TRUTH_TEXT_KEYS}, "issues": _TEXTS, "flags": _TEXTS},
+            "description": "Other keys are kept and ignored.",
+        }
+    ),
+]
+MetricSet = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": ["priority", "all"]},
+                # resolve_metrics: comma-separated keys, blanks around them and empty items ignored, at least one key
+                # (one way to match each character, so no input makes a client's regex engine backtrack)
+                {"type": "string", "pattern": rf"^(?:\s*,)*\s*(?:{_KEY})\s*(?:,\s*(?:(?:{_KEY})\s*)?)*$"},
+            ]
+        }
+    ),
+]
+MetricList = Annotated[
+    list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": {"enum": list(METRIC_KEYS)}})
+]
 
 
 class EvaluationRequestModel(BaseModel):
@@ -26,12 +66,12 @@ class EvaluationRequestModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    patient_case: str | dict[str, Any] = Field(description="The case: free text or a Case-like object.")
+    patient_case: CaseText | dict[str, Any] = Field(description="The case: free text or a Case-like object.")
     model_output: str = Field(max_length=MAX_TEXT_CHARS, description="The validation to score (policy output).")
-    ground_truth: str | dict[str, Any] | None = Field(
+    ground_truth: TruthText | TruthObject | None = Field(
         default=None, description="Reference validation text, or {decision, reference, regimen, flags, ...}."
     )
-    metrics: str | list[str] = Field(
+    metrics: MetricSet | MetricList = Field(
         default="priority", validate_default=True, description="'priority', 'all' or a list of metric keys."
     )  # validate_default: the default 'priority' is resolved to keys too (else tuple('priority') = characters)
 

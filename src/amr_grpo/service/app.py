@@ -1,14 +1,13 @@
 """Assemble the evaluation service: settings in, FastAPI app out. No logic lives here.
 
 One JudgeEngine (with its cache and ledger) is built in the lifespan and shared by every request.
-The web page (EVAL's amr_grpo.service.web) is included when it exists and a model path is set.
+The web page (web.py: the validation form with --model, a landing page without) and the offline API docs (docs.py)
+come after the evaluation routes.
 Try it: AMR_GRPO_API_KEYS=dev .venv/bin/uvicorn --factory amr_grpo.service.app:app_from_env
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,29 +16,37 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from amr_grpo import __version__
+from amr_grpo.judge.contract import MAX_TEXT_CHARS
+from amr_grpo.service import web
+from amr_grpo.service.body import MAX_JSON_DEPTH
+from amr_grpo.service.docs import add_docs
 from amr_grpo.service.errors import install_error_handlers
 from amr_grpo.service.middleware import RequestGuard
 from amr_grpo.service.routes import BODY_MODELS, NOTICE, SECURITY_SCHEMES, router
 from amr_grpo.service.security import KeyRing, RateLimiter
 from amr_grpo.service.settings import Settings
 
-DESCRIPTION = f"""Scores a model's validation of an antimicrobial prescription on a six-metric rubric
+def describe(settings: Settings) -> str:
+    """The API's description in the OpenAPI document: what it does, how to authenticate, its limits, its errors."""
+    return f"""Scores a model's validation of an antimicrobial prescription on a six-metric rubric
 (LLM-as-a-judge and guideline rules). **{NOTICE}**
 
 Send `Authorization: Bearer <key>` (or `X-API-Key`). Errors are `{{"error": {{"code", "message", "field"}}}}`;
-a judge that cannot score answers 429/502/503 with `Retry-After`, never a made-up score."""
+a judge that cannot score answers 429/502/503 with `Retry-After`, never a made-up score.
+
+**Limits.** A body is at most {settings.max_body_bytes:,} bytes (413 above), arrives within
+{settings.body_timeout_s:g} s of its headers (408 above), nests objects and arrays at most {MAX_JSON_DEPTH} levels,
+and holds no NaN, Infinity or number beyond about 1.8e308 (422). Each text field is at most {MAX_TEXT_CHARS:,}
+characters: one request at every maximum fits in the body limit. A batch holds at most {settings.max_batch_items}
+items and is one body: {settings.max_batch_items} items fit when they average under
+{settings.max_body_bytes // settings.max_batch_items:,} bytes (a 1,000-character case and a 4,000-character validation
+are about 5,000); send larger items in smaller batches."""
 
 
-def _web_router(settings: Settings) -> Any:
-    """EVAL's web page router, when that module exists and a policy model is configured."""
-    if settings.model_path is None or importlib.util.find_spec("amr_grpo.service.web") is None:
-        return None
-    return importlib.import_module("amr_grpo.service.web").router
-
-
-def _document(app: FastAPI) -> None:
+def _document(app: FastAPI, settings: Settings) -> None:
     """Add what the routes refer to but FastAPI cannot see to the OpenAPI document: the API-key schemes and the
-    body schemas (the routes parse their bodies themselves), so /docs shows them and can send a request."""
+    body schemas (the routes parse their bodies themselves), so /docs shows them and can send a request; a batch's
+    maxItems is this service's max_batch_items."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -50,6 +57,7 @@ def _document(app: FastAPI) -> None:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema
+            schemas["BatchRequestModel"]["properties"]["items"]["maxItems"] = settings.max_batch_items
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -76,9 +84,11 @@ def create_app(settings: Settings | None = None, review: Any = None) -> FastAPI:
     app = FastAPI(
         title="amr-grpo evaluation API",
         version=__version__,
-        description=DESCRIPTION,
+        description=describe(settings),
         lifespan=lifespan,
-        openapi_url=None,  # set below, so the docs routes come after ours
+        openapi_url=None,  # set below, so /openapi.json comes after our routes
+        docs_url=None,  # docs.py serves /docs and /redoc from local, pinned files
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.keyring = KeyRing(k.get_secret_value() for k in settings.api_keys)
@@ -87,14 +97,15 @@ def create_app(settings: Settings | None = None, review: Any = None) -> FastAPI:
     # (include_router() would wrap them in a layer costing about a tenth of a cached evaluation; they have no
     # prefix or dependencies to combine) and first, since each route tried before the match costs too.
     app.router.routes.extend(router.routes)
-    web = _web_router(settings)
-    if web is not None:
-        app.include_router(web)
+    app.include_router(web.router, include_in_schema=settings.model_path is not None)  # no model: no web API
     if review is not None:
-        importlib.import_module("amr_grpo.service.review").include_review(app, review)
+        from amr_grpo.service.review import include_review  # review mode only: SQLAlchemy and alembic load here
+
+        include_review(app, review)
     app.openapi_url = "/openapi.json"
-    app.setup()  # adds /openapi.json, /docs, /redoc after our routes
-    _document(app)
+    app.setup()  # adds /openapi.json after our routes
+    add_docs(app.router, app.openapi_url, app.title)
+    _document(app, settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -105,7 +116,7 @@ def create_app(settings: Settings | None = None, review: Any = None) -> FastAPI:
             max_age=600,
         )
     # added last = outermost: logs every answer (CORS preflights included); its 413 is raised inside, so carries CORS
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
     return app
 
 

@@ -24,6 +24,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -121,6 +122,8 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if exc.status_code == 413:
         message = f"the request body is larger than {request.app.state.settings.max_body_bytes} bytes"
+    elif exc.status_code == 408:
+        message = f"the request body did not arrive within {request.app.state.settings.body_timeout_s:g} s"
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 

@@ -7,12 +7,11 @@ Try it: amr-grpo serve --no-auth &  curl -s localhost:8000/v1/evaluate -H 'conte
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from amr_grpo.judge.base import JudgeError
 from amr_grpo.judge.contract import (
@@ -23,11 +22,11 @@ from amr_grpo.judge.contract import (
     EvaluationResponseModel,
 )
 from amr_grpo.metrics import rubric_version
+from amr_grpo.service.body import parse
 from amr_grpo.service.deps import AppSettings, Engine, accept
 from amr_grpo.service.errors import ApiError, judge_error_body
 
 NOTICE = "Research tool, not for clinical use."
-M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter()
 
@@ -63,19 +62,11 @@ def _doc(model: type[BaseModel], answer: type[BaseModel], summary: str) -> dict[
     }
 
 
-# The evaluation routes call `accept` and `parse` themselves instead of declaring a dependency and a body
+# The evaluation routes call `accept` and `body.parse` themselves instead of declaring a dependency and a body
 # parameter: FastAPI's dependency and body machinery cost more than the cached evaluation itself (together with
 # the other hot-path choices noted in app.py, deps.py, middleware.py and judge/cache.py, bench/service_load.py's
 # ratio to a bare endpoint went from 0.16 to about 0.5). The OpenAPI document still shows the body schema and
 # the key schemes (see _doc and app._document).
-
-
-async def parse(request: Request, model: type[M]) -> M:
-    """The body as `model`, parsed by pydantic from the raw bytes in one pass; errors -> the usual 422."""
-    try:
-        return model.model_validate_json(await request.body())
-    except ValidationError as e:
-        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
 
 
 @router.post(

@@ -26,7 +26,8 @@ def _split_commas(value: Any) -> Any:
 class Settings(BaseSettings):
     """The evaluation service's configuration (research tool, not for clinical use)."""
 
-    model_config = SettingsConfigDict(env_prefix="AMR_GRPO_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused key must not appear in the error (nor in a traceback of `uvicorn --factory`)
+    model_config = SettingsConfigDict(env_prefix="AMR_GRPO_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     # --- auth ---
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
@@ -35,7 +36,27 @@ class Settings(BaseSettings):
     auth: bool = Field(default=True, description="Require an API key on evaluation routes; off only for local use.")
 
     # --- limits ---
-    max_body_bytes: int = Field(default=1_048_576, ge=1, description="Largest request body accepted (413 above).")
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body accepted (413 above); one request at every field maximum fits in the "
+        "default (amr_grpo.judge.contract: MAX_TEXT_CHARS), a batch's items share it.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request's body may take to arrive, from its headers on (408 and the connection closed "
+        "above): a body shorter than its Content-Length, or sent a byte at a time, cannot hold a connection longer.",
+    )
+    limit_concurrency: int = Field(
+        default=256,
+        ge=1,
+        description="Most connections and requests in progress at once (uvicorn's limit_concurrency); above, "
+        "uvicorn answers 503. Bounds memory: at most this many bodies of max_body_bytes are held.",
+    )
+    timeout_keep_alive: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection is kept open (uvicorn's setting)."
+    )
     max_batch_items: int = Field(default=100, ge=1, le=100, description="Most items in one /v1/evaluate/batch request.")
     rate_limit_per_minute: float = Field(
         default=600.0, ge=0, description="Evaluations per minute per API key (0 = no limit); 429 + Retry-After above."
@@ -71,6 +92,25 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _printable_ascii(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """HTTP carries header values as bytes that servers read as Latin-1, so a key with other characters could
+        never match what a client sends: refuse it at start-up (the message names its position, never the key)."""
+        for i, key in enumerate(keys, 1):
+            if not all(" " <= ch <= "~" for ch in key.get_secret_value()):
+                raise ValueError(f"key {i} has a character outside printable ASCII; no client could send it")
+        return keys
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """The uvicorn.Config settings these settings fix (`amr-grpo serve`, the tests and bench/service_load.py)."""
+        return {
+            "limit_concurrency": self.limit_concurrency,
+            "timeout_keep_alive": self.timeout_keep_alive,
+            "access_log": False,  # RequestGuard writes the access log
+            "server_header": False,
+        }
 
     def judge_settings(self) -> Any:
         """The JudgeConfig these settings describe: defaults -> judge_config YAML -> overrides -> explicit fields."""

@@ -1,10 +1,12 @@
-"""The validation web page: GET / serves a form (patient, diagnosis, prescription); POST /v1/validate runs the
-policy (Validator) on the case, then the service's judge on its answer. Research tool, not for clinical use.
+"""The web page. With a policy model (`amr-grpo serve --model PATH`): GET / serves a form (patient, diagnosis,
+prescription); POST /v1/validate runs the policy (Validator) on the case, then the service's judge on its answer, and
+the rules judge's guideline checks for the case; GET /v1/model says which model runs (name, parameter count).
+Without a model, GET / is a landing page: what this server is, how to add a model, where the API docs are.
+Research tool, not for clinical use.
 
-Included by service.app.create_app when `settings.model_path` is set (`amr-grpo serve --model PATH`). The policy
-is loaded once, in this router's lifespan (a thread, so startup is not blocked by torch); a model that does not
-load is reported on the page, not by a crashed server. The page is plain HTML/CSS/JS from ./static: nothing is
-fetched from the internet (the Content-Security-Policy says so).
+Always included by service.app.create_app. The policy is loaded once, in this router's lifespan (a thread, so startup
+is not blocked by torch); a model that does not load is reported on the page, not by a crashed server. The pages are
+plain HTML/CSS/JS from ./static: nothing is fetched from the internet (the Content-Security-Policy says so).
 Try it: amr-grpo serve --no-auth --model assets/tiny-policy  then open http://127.0.0.1:8000/
 """
 
@@ -14,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -23,7 +26,10 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from amr_grpo.errors import UserError
 from amr_grpo.judge.base import EvalRequest, JudgeError
-from amr_grpo.metrics import METRIC_KEYS, all_metrics
+from amr_grpo.judge.contract import ErrorBody
+from amr_grpo.metrics import METRIC_KEYS, all_metrics, rubric_version
+from amr_grpo.records import Case, Verdict
+from amr_grpo.service.body import parse
 from amr_grpo.service.deps import Caller, Engine, JsonBody, Limiter, charge
 from amr_grpo.service.errors import ApiError, judge_error_body
 
@@ -39,20 +45,37 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-    """Load the policy named by settings.model_path once; keep the error message if it does not load."""
+def describe_model(path: Path, model: Any) -> dict[str, Any]:
+    """What the page says it runs: the model directory's name, its parameter count, the base of a LoRA adapter."""
+    peft = getattr(model, "peft_config", None) or {}
+    base = next(iter(peft.values())).base_model_name_or_path if peft else None
+    return {"name": path.resolve().name or str(path), "path": str(path), "base_model": base,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _load(path: Path) -> tuple[Any, dict[str, Any]]:
     from amr_grpo.validate import Validator
 
+    validator = Validator.from_pretrained(path)
+    return validator, describe_model(path, validator.generator.model)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    """Load the policy named by settings.model_path once (none: the landing page); keep the error if it fails."""
+    from amr_grpo.judge.rules import RulesJudge
+
     path = app.state.settings.model_path
-    validator, error = None, None
-    try:
-        validator = await anyio.to_thread.run_sync(lambda: Validator.from_pretrained(path))
-        log.info("web page: policy %s loaded", path)
-    except UserError as e:
-        error = str(e)
-        log.error("web page: %s", error)
-    yield {"validator": validator, "validator_error": error}
+    validator, model, error = None, None, None
+    if path is not None:
+        try:
+            validator, model = await anyio.to_thread.run_sync(_load, path)
+            log.info("web page: policy %s loaded", path)
+        except UserError as e:
+            error = str(e)
+            log.error("web page: %s", error)
+    yield {"validator": validator, "model_info": model, "validator_error": error,
+           "rules_judge": RulesJudge() if path is not None else None}
 
 
 router = APIRouter(lifespan=lifespan)
@@ -73,8 +96,17 @@ def _static(name: str) -> str:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def page() -> HTMLResponse:
-    return HTMLResponse(_static("index.html"), headers=HEADERS)
+async def page(request: Request) -> HTMLResponse:
+    """The validation form with a model, else the landing page (how to add one, where the API docs are)."""
+    with_model = request.app.state.settings.model_path is not None
+    return HTMLResponse(_static("index.html" if with_model else "landing.html"), headers=HEADERS)
+
+
+@router.get("/v1/model", tags=["web"], summary="The policy model the web page runs")
+async def model_info(request: Request) -> dict[str, Any]:
+    """`{loaded, name, path, base_model, parameters, error}`; all null but `loaded: false` without --model."""
+    info = request.state.model_info or {"name": None, "path": None, "base_model": None, "parameters": None}
+    return {"loaded": request.state.validator is not None, **info, "error": request.state.validator_error}
 
 
 @router.get("/static/{name}", include_in_schema=False)
@@ -84,16 +116,38 @@ async def static(name: str) -> Response:
     return Response(_static(name), media_type=STATIC[name], headers=HEADERS)
 
 
+async def guideline_checks(request: Request, case: Case, output: str, verdict: Verdict | None) -> dict[str, Any]:
+    """The page's "guideline checks for this case" panel, one item per check: today the rules judge's verdict on the
+    validation, metric by metric (reused when the service's judge is the rules judge). The panel renders whatever
+    items come here (app.js renderChecks), so the case's checklist items join them without a change to the page."""
+    if verdict is None or verdict.backend != "rules":
+        verdict = await request.state.rules_judge.score(EvalRequest(case.to_dict(), output, None, METRIC_KEYS))
+    names = {m.key: m.name for m in all_metrics()}
+    items = [{"key": k, "label": names[k], "result": f"{s.score}/5", "detail": s.justification}
+             for k, s in verdict.scores.items()]
+    return {"source": f"rules judge, {rubric_version()}", "items": items}
+
+
 @router.post("/v1/validate", dependencies=[JsonBody], tags=["web"],
-             summary="Validate one prescription with the policy, then score the validation")
-async def validate(body: WebCase, request: Request, caller: Caller, engine: Engine, limiter: Limiter) -> JSONResponse:
-    """`{patient, diagnosis, prescription, setting?}` -> `{validation, output_tokens, verdict, judge_error, metrics,
-    notice}`. The policy failing is 503 `model_unavailable` / `model_failed`; the judge failing still returns the
-    validation, with `verdict: null` and the judge's error. Research tool, not for clinical use."""
+             summary="Validate one prescription with the policy, then score the validation",
+             responses={401: {"model": ErrorBody, "description": "Missing or invalid API key"},
+                        415: {"model": ErrorBody, "description": "Body is not application/json"},
+                        422: {"model": ErrorBody, "description": "Invalid case; `field` names the offending field"},
+                        429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+                        503: {"model": ErrorBody, "description": "The policy model is not loaded or failed"}},
+             openapi_extra={"requestBody": {"required": True,
+                                            "content": {"application/json": {"schema": WebCase.model_json_schema()}}}})
+async def validate(request: Request, caller: Caller, engine: Engine, limiter: Limiter) -> JSONResponse:
+    """`{patient, diagnosis, prescription, setting?}` -> `{validation, output_tokens, verdict, judge_error, checks,
+    metrics, model, notice}`. No model, or the policy failing, is 503 `model_unavailable` / `model_failed`; the judge
+    failing still returns the validation, with `verdict: null` and the judge's error. Research tool, not for clinical
+    use."""
+    body = await parse(request, WebCase)
     charge(limiter, caller)
     validator = request.state.validator
     if validator is None:
-        raise ApiError(503, "model_unavailable", f"the policy model is not loaded: {request.state.validator_error}")
+        reason = request.state.validator_error or "this server was started without one (amr-grpo serve --model PATH)"
+        raise ApiError(503, "model_unavailable", f"the policy model is not loaded: {reason}")
     from amr_grpo.judge.parse import parse_validation
     from amr_grpo.validate import to_case
 
@@ -118,7 +172,9 @@ async def validate(body: WebCase, request: Request, caller: Caller, engine: Engi
         "output_tokens": gen.output_tokens,
         "verdict": verdict.to_dict() if verdict else None,
         "judge_error": judge_error,
+        "checks": await guideline_checks(request, case, gen.text, verdict),
         "metrics": [{"key": m.key, "name": m.name, "weight": m.weight, "description": m.description}
                     for m in all_metrics()],
+        "model": request.state.model_info,
         "notice": NOTICE,
     })

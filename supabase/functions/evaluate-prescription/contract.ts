@@ -30,7 +30,40 @@ export class RequestError extends Error {
 }
 
 const FIELDS = ["patient_case", "model_output", "ground_truth", "metrics"];
-export const MAX_TEXT_CHARS = 100_000; // per text field, as the Python model's max_length
+export const MAX_TEXT_CHARS = 20_000; // per text field, as the Python model's max_length
+export const MAX_JSON_DEPTH = 64; // objects and arrays nested in one body (the body is level 1), as service/body.py
+
+/** Whether the JSON text nests objects/arrays deeper than `limit`: one pass over the text before JSON.parse (whose
+ * result JSON.stringify, rendering the prompt, cannot handle 10,000 levels deep). Brackets inside strings do not
+ * count; for text that is not JSON the answer does not matter, JSON.parse refuses it next. */
+export function tooDeep(text: string, limit = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // a backslash escapes the next character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > limit) return true;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return false;
+}
+
+/** What Python's parser refuses and JSON.parse lets through: a lone UTF-16 surrogate in a string or key, a number
+ * beyond a double's range (JSON.parse makes 1e400 Infinity). Recursion is bounded by MAX_JSON_DEPTH. */
+function unreadable(v: unknown): string | null {
+  if (typeof v === "string") return v.isWellFormed() ? null : "a lone UTF-16 surrogate";
+  if (typeof v === "number") return Number.isFinite(v) ? null : "a number beyond about 1.8e308";
+  if (typeof v !== "object" || v === null) return null;
+  for (const [key, item] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+    const bad = unreadable(key) ?? unreadable(item);
+    if (bad) return bad;
+  }
+  return null;
+}
 
 function isObject(v: unknown): v is Record<string, Json> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -67,6 +100,14 @@ function checkTruthFields(gt: Record<string, Json>): void {
 
 /** Parse a JSON body into an EvalRequest or throw RequestError (400 for bad JSON, 422 naming the field). */
 export function parseRequest(text: string): EvalRequest {
+  if (tooDeep(text)) {
+    throw new RequestError(
+      422,
+      "validation_error",
+      `the request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`,
+      "body",
+    );
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -74,6 +115,8 @@ export function parseRequest(text: string): EvalRequest {
     const detail = (e as Error).message;
     throw new RequestError(422, "validation_error", `the request body is not valid JSON (${detail})`, "body");
   }
+  const bad = unreadable(body);
+  if (bad) throw new RequestError(422, "validation_error", `the request body is not valid JSON (${bad})`, "body");
   if (!isObject(body)) {
     throw new RequestError(422, "validation_error", "the request body must be a JSON object", "body");
   }

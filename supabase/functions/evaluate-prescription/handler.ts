@@ -3,8 +3,9 @@
  * Research tool, not for clinical use.
  *
  * The same contract as the Python service (`amr-grpo serve`): CORS and OPTIONS, 415 for a body that
- * is not JSON, 413 above the body limit, 422 naming the field, the judge's failures as 429/502/503
- * with Retry-After, never a made-up score. `deps` lets tests inject fetch, env, the nonce and the log.
+ * is not JSON, 413 above the body limit, 408 for a body not complete within AMR_GRPO_BODY_TIMEOUT_S, 422 naming the
+ * field, the judge's failures as 429/502/503 with Retry-After, never a made-up score; a client that leaves
+ * mid-body is one access line with status 499. `deps` lets tests inject fetch, env, the nonce and the log.
  * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 
@@ -15,6 +16,8 @@ import { RUBRIC_VERSION, weightedReward } from "./metrics.ts";
 import { newNonce } from "./rubric.ts";
 
 export const MAX_BODY_BYTES = 1_048_576; // the Python service's max_body_bytes default
+export const BODY_TIMEOUT_S = 30; // the Python service's body_timeout_s default
+export const CLIENT_CLOSED = 499; // logged for a client that left before its body was complete (as Python's log)
 const DEFAULT_TIMEOUT_S = 60;
 export const NOTICE = "Research tool, not for clinical use.";
 
@@ -64,18 +67,43 @@ function retryAfterHeader(seconds: number): string {
   return String(Math.max(1, Math.ceil(seconds)));
 }
 
-/** The body as text, or a RequestError 413 once it passes `limit` bytes (Content-Length or counted). */
-async function readBody(req: Request, limit: number): Promise<string> {
+/** The client went away before its body was complete: logged as 499, answered to nobody. */
+class ClientGone extends Error {}
+
+/** The body as text; a RequestError 413 once it passes `limit` bytes (Content-Length or counted), 408 when it is
+ * not complete `timeoutMs` after the headers (shorter than its Content-Length, or trickled), ClientGone when the
+ * client leaves first. Whatever happens, the stream is cancelled, so a slow client holds nothing after its answer. */
+async function readBody(req: Request, limit: number, timeoutMs: number): Promise<string> {
   const declared = Number(req.headers.get("content-length"));
   const tooLarge = new RequestError(413, "payload_too_large", `the request body is larger than ${limit} bytes`);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge;
   if (!req.body) return "";
+  const reader = req.body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new RequestError(408, "request_timeout", `the request body did not arrive within ${timeoutMs / 1000} s`),
+        ),
+      timeoutMs,
+    );
+  });
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.byteLength;
-    if (size > limit) throw tooLarge;
-    chunks.push(chunk);
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), expired]);
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) throw tooLarge;
+      chunks.push(value);
+    }
+  } catch (e) {
+    throw e instanceof RequestError ? e : new ClientGone(); // a body stream fails only when its connection does
+  } finally {
+    clearTimeout(timer);
+    reader.cancel().catch(() => {}); // a no-op after the whole body; else it drops what is buffered for it
   }
   const all = new Uint8Array(size);
   let at = 0;
@@ -106,7 +134,8 @@ async function evaluate(req: Request, env: (name: string) => string | undefined,
     );
   }
   const limit = Number(env("AMR_GRPO_MAX_BODY_BYTES") ?? MAX_BODY_BYTES);
-  const request = parseRequest(await readBody(req, limit));
+  const timeoutMs = Number(env("AMR_GRPO_BODY_TIMEOUT_S") ?? BODY_TIMEOUT_S) * 1000;
+  const request = parseRequest(await readBody(req, limit, timeoutMs));
   const screened = screen(request.model_output);
   const answer = await score(
     request,
@@ -141,6 +170,7 @@ export async function handle(req: Request, deps: Deps = {}): Promise<Response> {
   const cors = corsHeaders(env);
   const started = performance.now();
   let response: Response;
+  let status: number | undefined; // what the access line says, when not the response's status
   let judgeError: string | undefined;
   if (req.method === "OPTIONS") {
     response = new Response(null, { status: 204, headers: cors });
@@ -154,7 +184,12 @@ export async function handle(req: Request, deps: Deps = {}): Promise<Response> {
       response = json(200, await evaluate(req, env, deps), cors);
     } catch (e) {
       if (e instanceof RequestError) {
-        response = json(e.status, errorBody(e.code, e.message, e.field), cors);
+        // a late body must not be read as the next request: close the connection after a 408
+        const close: Record<string, string> = e.status === 408 ? { connection: "close" } : {};
+        response = json(e.status, errorBody(e.code, e.message, e.field), { ...cors, ...close });
+      } else if (e instanceof ClientGone) {
+        response = new Response(null, { status: 400 }); // nobody reads it; the access line says 499
+        status = CLIENT_CLOSED;
       } else if (e instanceof JudgeError) {
         judgeError = e.kind;
         const [status, code, message, wait] = JUDGE_ERRORS[e.kind] ?? UNKNOWN_JUDGE_ERROR;
@@ -172,7 +207,7 @@ export async function handle(req: Request, deps: Deps = {}): Promise<Response> {
   const record: Record<string, unknown> = {
     event: "access",
     method: req.method,
-    status: response.status,
+    status: status ?? response.status,
     latency_ms: Math.round((performance.now() - started) * 100) / 100,
   };
   if (judgeError) record.judge_error = judgeError;

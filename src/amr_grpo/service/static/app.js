@@ -1,5 +1,6 @@
-// The validation page: load an example, send the case to POST /v1/validate, show the model's validation and
-// the judge's six scores. Plain JavaScript, nothing fetched from elsewhere. Research tool, not for clinical use.
+// The validation page: say which model runs, load an example, send the case to POST /v1/validate, show the model's
+// validation, the judge's six scores and the guideline checks for the case. Plain JavaScript, nothing fetched from
+// elsewhere. Research tool, not for clinical use.
 "use strict";
 
 const EXAMPLES = [
@@ -114,6 +115,41 @@ function renderScores(data) {
   $("scores").tBodies[0].replaceChildren(...rows);
 }
 
+// The guideline-checks panel is a function of the `checks` object alone: {source, items: [{key, label, result,
+// detail}]}. New kinds of check (the case's checklist) are new items; this function does not change.
+function renderChecks(checks) {
+  setText("checks-source", checks ? "From the " + checks.source + "." : "");
+  const rows = (checks ? checks.items : []).map((item) => {
+    const tr = document.createElement("tr");
+    tr.dataset.check = item.key;
+    for (const [cls, text] of [["label", item.label], ["result", item.result], ["detail", item.detail]]) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  });
+  $("checks").tBodies[0].replaceChildren(...rows);
+}
+
+function formatParameters(n) {
+  if (n >= 1e9) return (n / 1e9).toFixed(1) + " B parameters";
+  if (n >= 1e6) return (n / 1e6).toFixed(1) + " M parameters";
+  return n.toLocaleString("en") + " parameters";
+}
+
+async function showModel() {
+  try {
+    const m = await (await fetch("/v1/model")).json();
+    setText("model-name", m.loaded ? m.name : "not loaded" + (m.error ? " (" + m.error + ")" : ""));
+    const base = m.base_model ? ", LoRA adapter over " + m.base_model : "";
+    setText("model-size", m.loaded ? "(" + formatParameters(m.parameters) + base + ")" : "");
+  } catch (_) {
+    setText("model-name", "unknown (the server did not answer)");
+  }
+}
+
 async function submitCase(event) {
   event.preventDefault();
   clearError();
@@ -152,6 +188,7 @@ async function submitCase(event) {
     }
     renderValidation(data.validation, data.output_tokens);
     renderScores(data);
+    renderChecks(data.checks);
     $("result").hidden = false;
   } catch (_) {
     showError("Could not reach the server. Is `amr-grpo serve` still running?");
@@ -166,6 +203,7 @@ function init() {
   EXAMPLES.forEach((ex, i) => select.add(new Option(ex.title, String(i))));
   $("load-example").addEventListener("click", loadExample);
   $("case-form").addEventListener("submit", submitCase);
+  showModel();
 }
 
 document.addEventListener("DOMContentLoaded", init);
