@@ -1,9 +1,16 @@
 """Scenario builders for synthetic cases: one function per ground-truth scenario, each turning a syndrome of the
 knowledge base into a patient, a prescription (structured Items), the recommended regimen and the decision.
 
-A builder returns None when the scenario does not fit this syndrome or this random draw (synth.py then tries the
-next syndrome); it never bends a fact to fit. Issue codes are stable strings (ISSUE_CODES) that the rules judge
-and the reports read.
+A builder returns None (or the patient profile raises Unfit) when the scenario does not fit this syndrome or this
+random draw (synth.py then tries the next syndrome); it never bends a fact to fit. Issue codes are stable strings
+(ISSUE_CODES) that the rules judge and the reports read.
+
+The decision follows one rule (`decision_for`): Reject when no antibiotic is indicated or a prescribed drug has no
+place in this infection (no regimen of the syndrome or of its group uses it: a do-not-use drug given as the
+treatment, an empiric Reserve drug, an unrelated drug); Modify when the drugs belong to this infection but are given
+wrongly (dose, frequency, duration, route, renal dose, prolonged prophylaxis, de-escalation due, the regimen of
+another setting of the same infection, an unneeded add-on) or a guideline drug this patient must not take
+(allergy, pregnancy, interaction, renal) has a safe alternative; Approve otherwise.
 Try it: python -c "import random; from amr_grpo.data.scenarios import *; print(BUILDERS['renal_adjustment_missed'](Ctx(random.Random(1)), load_kb().syndrome('pyelonephritis')))"
 """
 
@@ -13,9 +20,9 @@ import random
 from dataclasses import dataclass, field, replace
 
 from amr_grpo.data.dosing import renal_for
-from amr_grpo.data.patients import make_patient
-from amr_grpo.data.phrasing import Item, display_name, dose_text, freq_canonical
-from amr_grpo.data.regimens import condition_kind, examples, guideline_items, items_of, matches, usable
+from amr_grpo.data.patients import make_patient, profile_for
+from amr_grpo.data.phrasing import Item, display_name, dose_text, freq_canonical, load_canonical
+from amr_grpo.data.regimens import condition_kind, examples, guideline_items, items_of, matches, syndrome_drugs, usable
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.records import Patient
 
@@ -23,13 +30,13 @@ ISSUE_CODES = (
     "wrong_dose", "wrong_frequency", "wrong_duration", "wrong_route", "renal_adjustment_missed",
     "renal_contraindicated",
     "allergy_conflict", "pregnancy_contraindicated", "interaction", "wrong_drug_for_setting", "prolonged_prophylaxis",
-    "deescalation_due", "no_antibiotic_indicated", "reserve_empiric",
+    "deescalation_due", "no_antibiotic_indicated", "reserve_empiric", "unneeded_addon",
 )
 # antibiotics often given where none is indicated (outpatient) or as needless surgical "cover"
 MISUSED_PO = ("azithromycin", "amoxicillin", "amoxicillin-clavulanate", "cefixime", "ciprofloxacin", "doxycycline",
               "cefuroxime", "norfloxacin", "moxifloxacin")
 MISUSED_IV = ("cefazolin", "ceftriaxone", "cefuroxime", "amoxicillin-clavulanate")
-BROAD = ("glycopeptide", "polymyxin", "oxazolidinone")  # stopped when cultures show no MRSA / CRO (G5)
+BROAD = ("glycopeptide", "polymyxin", "oxazolidinone")  # IV add-ons stopped when cultures show no MRSA / CRO (G5)
 
 
 @dataclass
@@ -53,6 +60,24 @@ class Ctx:
 
 def setting_of(s: Syndrome) -> str:
     return s.setting if s.setting in ("OPD", "ward", "ICU") else "ward"
+
+
+def group_drugs(s: Syndrome) -> set[str]:
+    """Every drug a regimen of this syndrome or of another setting of the same infection (its group) uses."""
+    members = load_kb().group_members(s.group) if s.group else ()
+    return syndrome_drugs(s).union(*(syndrome_drugs(m) for m in members))
+
+
+def decision_for(s: Syndrome, drugs: list[str]) -> str:
+    """The decision rule for a prescription that is not a guideline regimen for this patient: Reject when no
+    antibiotic is indicated or a drug has no place in this infection, Modify otherwise."""
+    if s.no_antibiotic or any(d not in group_drugs(s) for d in drugs):
+        return "Reject"
+    return "Modify"
+
+
+def pregnancy_possible(s: Syndrome) -> bool:
+    return profile_for(f"{s.key} {s.name}").pregnancy_ages() is not None
 
 
 def pregnancy_blocks(drug: str, weeks: float | None) -> bool:
@@ -116,7 +141,9 @@ def names(items: list[Item]) -> str:
 
 
 def dose_line(items: list[Item]) -> str:
-    return "; ".join(f"{display_name(i.drug)} {dose_text(i)} {i.route} {freq_canonical(i.interval_h)}" for i in items)
+    """'Imipenem-cilastatin 1 g IV stat, then 500 mg IV q6h; ...': each drug with its loading dose, no duration."""
+    return "; ".join(f"{display_name(i.drug)} {load_canonical(i)}{dose_text(i)} {i.route} "
+                     f"{freq_canonical(i.interval_h)}" for i in items)
 
 
 def first_safe(ctx: Ctx, s: Syndrome, p: Patient,
@@ -163,7 +190,7 @@ def approve(ctx: Ctx, s: Syndrome) -> Built | None:
         condition = "pregnant"
     elif kind == "condition":
         condition = reg.when
-    elif ctx.rng.random() < 0.1:
+    elif ctx.rng.random() < 0.1 and pregnancy_possible(s):
         weeks = float(ctx.rng.randint(8, 39))
     crcl = ctx.rng.uniform(12, 58) if ctx.rng.random() < 0.3 else None
     items = items_of(reg, setting_of(s), ctx.rng)
@@ -210,6 +237,8 @@ def wrong_dose(ctx: Ctx, s: Syndrome) -> Built | None:
     items, p = case
     k = ctx.rng.randrange(len(items))
     it = items[k]
+    if it.cap_mg_day is not None:  # a weight-based dose with a daily maximum: double may still be the maximum
+        return None
     factor = ctx.rng.choice([0.5, 0.5, 2.0, 0.25])
     field_ = next(f for f in ("dose_mg_per_kg", "dose_units", "dose_mg") if getattr(it, f) is not None)
     bad = replace(it, **{field_: _nice_amount(getattr(it, field_) * factor)})
@@ -231,6 +260,8 @@ def wrong_frequency(ctx: Ctx, s: Syndrome) -> Built | None:
     items, p = case
     k = ctx.rng.choice([n for n, i in enumerate(items) if i.interval_h in _SLOWER])
     it = items[k]
+    if it.cap_mg_day is not None:
+        return None
     bad = replace(it, interval_h=float(ctx.rng.choice(_SLOWER[int(it.interval_h)])))
     if any(matches(replace(bad, days=None), ri) for ri in guideline_items(s, it.drug)):
         return None
@@ -268,6 +299,8 @@ def wrong_route(ctx: Ctx, s: Syndrome) -> Built | None:
     setting = setting_of(s)
     for k, it in enumerate(items):
         other = "IV" if it.route == "PO" else "PO" if it.route == "IV" else None
+        if it.cap_mg_day is not None:
+            continue
         ex = {e.route: e for e in examples(it.drug)}
         if other is None or other not in ex or any(other in ri.route.split("/") for ri in guideline_items(s, it.drug)):
             continue
