@@ -137,7 +137,8 @@ def check_loading(s: Syndrome, text: str, weight: float | None) -> list[Violatio
     weight-based dose with a daily maximum stays at or under it."""
     out = []
     for d in parse_prescription(text):
-        items = [(r, ri) for r in _regimens(s) for ri in r.items if ri.drug == d.drug]
+        own = [(r, ri) for r in (*s.first_line, *s.alternatives) for ri in r.items if ri.drug == d.drug]
+        items = own or [(r, ri) for r in _regimens(s) for ri in r.items if ri.drug == d.drug]  # a group sibling's
         loads = [loading_dose(ri) for _, ri in items]
         if d.interval_h and loads and all(loads) and not re.search(r"\bthen\b", d.unparsed or ""):
             out.append(Violation("loading", f"{d.drug} without its loading dose ({loads[0]}) in '{text}'"))

@@ -74,10 +74,10 @@ def reserve_empiric(ctx: Ctx, s: Syndrome) -> Built | None:
     return Built("Reject", ["reserve_empiric"], [bad], alt[0], p, notes)
 
 
-_ADD_ON = re.compile(r"^\s*(?:do\s+not\s+add|add)\b", re.I)  # "Do not add metronidazole", "Add a glycopeptide only"
+ADD_ON = re.compile(r"^\s*(?:do\s+not\s+add|add)\b", re.I)  # "Do not add metronidazole", "Add a glycopeptide only"
 
 
-def _rule_drugs(ctx: Ctx, names_: tuple[str, ...]) -> list[str]:
+def rule_drugs(ctx: Ctx, names_: tuple[str, ...]) -> list[str]:
     return sorted({k for d in names_ for k in ({d} if ctx.kb.drug(d) else ctx.kb.drugs_in_class(d)) if ctx.kb.drug(k)})
 
 
@@ -87,7 +87,7 @@ def wrong_drug_for_setting(ctx: Ctx, s: Syndrome) -> Built | None:
     if s.no_antibiotic:
         return None
     route = "PO" if setting_of(s) == "OPD" else "IV"
-    rules = [(r, k) for r in s.do_not_use if not _ADD_ON.search(r.reason) for k in _rule_drugs(ctx, r.drugs)]
+    rules = [(r, k) for r in s.do_not_use if not ADD_ON.search(r.reason) for k in rule_drugs(ctx, r.drugs)]
     ctx.rng.shuffle(rules)
     for rule, key in rules:
         ex = [e for e in examples(key) if e.route == route] or list(examples(key))
@@ -106,7 +106,7 @@ def wrong_drug_for_setting(ctx: Ctx, s: Syndrome) -> Built | None:
 def unneeded_addon(ctx: Ctx, s: Syndrome) -> Built | None:
     """A right regimen plus a drug the guideline says not to add here ("do not add metronidazole to a BL/BLI",
     "add a glycopeptide only for ..."): Modify, drop the add-on."""
-    rules = [(r, k) for r in s.do_not_use if _ADD_ON.search(r.reason) for k in _rule_drugs(ctx, r.drugs)]
+    rules = [(r, k) for r in s.do_not_use if ADD_ON.search(r.reason) for k in rule_drugs(ctx, r.drugs)]
     if s.no_antibiotic or not rules:
         return None
     rule, key = ctx.rng.choice(rules)
