@@ -149,16 +149,34 @@ def dose_line(items: list[Item]) -> str:
 def first_safe(ctx: Ctx, s: Syndrome, p: Patient,
                avoid: set[str] = frozenset()) -> tuple[list[Item], bool, bool] | None:
     """The first guideline regimen (first-line before alternatives) that is safe for the patient and uses none of
-    `avoid`, renally dosed; with whether it is first-line and whether the renal dosing changed it."""
+    `avoid`, renally dosed; with whether it is first-line and whether the renal dosing changed it. An alternative
+    is only reached past first-line regimens this patient must not have (allergy, pregnancy, an interaction or a
+    renal band to avoid): a first line set aside for a milder reason (a renal band this generator cannot state as
+    one dose, an interaction to monitor) ends the search, since an alternative would then need a reason the case
+    does not give."""
     for reg, first in usable(s):
         if condition_kind(reg) in ("condition", "pregnancy") or any(i.drug in avoid for i in reg.items):
             continue
         items = items_of(reg, setting_of(s), ctx.rng, t=0.0)
-        if not problems(p, items):
-            d = dosed(p, items)
-            if d is not None:
-                return d, first, d != items
+        d = None if problems(p, items) else dosed(p, items)
+        if d is not None:
+            return d, first, d != items
+        if first and not contraindicated(p, items) and not any(i.drug in avoid for i in items):
+            return None
     return None
+
+
+def contraindicated(p: Patient, items: list[Item]) -> bool:
+    """A drug of these items must not be given to this patient: allergy, pregnancy, an interaction to avoid, or a
+    renal band that says avoid."""
+    kb = load_kb()
+    for it in items:
+        band = kb.renal_band(it.drug, p.crcl_ml_min, it.route) if it.interval_h != 0 else None
+        if kb.allergy_conflict(it.drug, p.allergies) or (p.pregnant and pregnancy_blocks(it.drug, p.gestation_weeks)) \
+                or any(x.action == "avoid" for x in kb.interactions(it.drug, p.current_medicines)) \
+                or (band is not None and band.action == "avoid"):
+            return True
+    return False
 
 
 def _allergy_text(ctx: Ctx, drug: str) -> str:
@@ -173,6 +191,20 @@ def _allergy_text(ctx: Ctx, drug: str) -> str:
 
 
 # ---- Approve -------------------------------------------------------------------------------------------------
+def _blocking_allergy(ctx: Ctx, s: Syndrome, reg) -> str | None:
+    """An allergy that rules out every first-line regimen of the syndrome but not this alternative: the reason a
+    case states for choosing an alternative that has no condition of its own (a guideline alternative is approved
+    with a reason in the case, never in place of a first line the patient can take)."""
+    alt = {i.drug for i in reg.items}
+    for drug in sorted({i.drug for r in s.first_line for i in r.items} - alt):
+        for _ in range(3):
+            allergy = _allergy_text(ctx, drug)
+            if all(any(ctx.kb.allergy_conflict(i.drug, [allergy]) for i in r.items) for r in s.first_line) and \
+                    not any(ctx.kb.allergy_conflict(d, [allergy]) for d in alt):
+                return allergy
+    return None
+
+
 def approve(ctx: Ctx, s: Syndrome) -> Built | None:
     regs = usable(s)
     if not regs:
@@ -181,7 +213,12 @@ def approve(ctx: Ctx, s: Syndrome) -> Built | None:
     reg, first = ctx.rng.choice(firsts if firsts and ctx.rng.random() < 0.75 else regs)
     kind = condition_kind(reg)
     allergies, weeks, condition = (), None, ""
-    if kind == "allergy":
+    if kind == "none" and not first:
+        allergy = _blocking_allergy(ctx, s, reg)
+        if allergy is None:
+            return None
+        allergies, condition = (allergy,), f"{allergy.split(' (')[0]} allergy"
+    elif kind == "allergy":
         fl = items_of(s.first_line[0], setting_of(s), ctx.rng)
         allergies = (_allergy_text(ctx, fl[0].drug),)
         condition = reg.when
@@ -213,7 +250,7 @@ def approve(ctx: Ctx, s: Syndrome) -> Built | None:
 # ---- Modify: the right drug, wrongly given -------------------------------------------------------------------
 def _normal_case(ctx: Ctx, s: Syndrome, need=lambda items: True):
     """A first-line regimen that is right for a patient with no safety issue; (items, patient) or None."""
-    regs = [r for r, first in usable(s) if condition_kind(r) == "none"]
+    regs = [r for r, first in usable(s) if first and condition_kind(r) == "none"]
     if not regs:
         return None
     items = items_of(ctx.rng.choice(regs), setting_of(s), ctx.rng)

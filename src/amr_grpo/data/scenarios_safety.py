@@ -28,7 +28,7 @@ def _band_crcl(ctx: Ctx, band) -> float:
 
 
 def renal_missed(ctx: Ctx, s: Syndrome) -> Built | None:
-    items = _plain_regimen(ctx, s)
+    items = _plain_regimen(ctx, s, first_only=True)
     if not items:
         return None
     bands = [(k, b) for k, it in enumerate(items) for b in ctx.kb.drug(it.drug).renal
@@ -46,7 +46,7 @@ def renal_missed(ctx: Ctx, s: Syndrome) -> Built | None:
 
 
 def renal_avoid(ctx: Ctx, s: Syndrome) -> Built | None:
-    items = _plain_regimen(ctx, s)
+    items = _plain_regimen(ctx, s, first_only=True)
     if not items:
         return None
     for it in items:
@@ -130,8 +130,8 @@ def _weeks_for(ctx: Ctx, drug: str) -> float | None:
 def pregnancy_modify(ctx: Ctx, s: Syndrome) -> Built | None:
     if not pregnancy_possible(s):
         return None
-    for reg, _ in usable(s):
-        if condition_kind(reg) != "none":
+    for reg, first in usable(s):
+        if condition_kind(reg) != "none" or not first:
             continue
         items = items_of(reg, setting_of(s), ctx.rng)
         for it in items:
@@ -179,7 +179,7 @@ def _medicine_for(ctx: Ctx, drug: str) -> str | None:
 
 
 def interaction_modify(ctx: Ctx, s: Syndrome) -> Built | None:
-    items = _plain_regimen(ctx, s)
+    items = _plain_regimen(ctx, s, first_only=True)
     if not items:
         return None
     for it in items:
