@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from amr_grpo.cli import data, evaluate, judge, serve, train
+from amr_grpo.cli import data, evaluate, judge, lint, serve, train
 
 app = typer.Typer(
     name="amr-grpo",
@@ -32,7 +32,7 @@ def _root(
         raise typer.Exit()
 
 
-for module in (data, judge, serve, train, evaluate):
+for module in (data, lint, judge, serve, train, evaluate):
     module.register(app)
 
 

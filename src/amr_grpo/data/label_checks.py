@@ -132,6 +132,27 @@ def check_renal(s: Syndrome, rec: list[Item], crcl: float | None) -> list[Violat
     return out
 
 
+def renal_excess(s: Syndrome, rec: list[Item], crcl: float | None) -> list[Violation]:
+    """Doses above what the renal band at this CrCl gives (where the band states one regimen): the same check as
+    check_renal, with room for the other ways a user writes a regimen (any interval, a smaller dose)."""
+    kb, out = load_kb(), []
+    if crcl is None:
+        return out
+    for it in (i for i in rec if i.interval_h > 0):
+        band = kb.renal_band(it.drug, crcl, it.route or None)
+        if band is None or band.action != "adjust":
+            continue
+        allowed = [x for n in _normal_variants(s, it) if (x := renal_for(n, crcl)[0]) is not None]
+        field = next((f for f in ("dose_mg_per_kg", "dose_units", "dose_mg") if getattr(it, f) is not None), None)
+        limits = [getattr(x, field) * 24 / x.interval_h for x in allowed if field and getattr(x, field) is not None
+                  and x.interval_h > 0]
+        daily = getattr(it, field) * 24 / it.interval_h if field else None
+        if limits and daily is not None and daily > max(limits) * 1.1:
+            out.append(Violation("renal", f"{it.drug} at CrCl {crcl:g}: {daily:g} a day where the band "
+                                          f"({band.advice}) gives at most {max(limits):g}"))
+    return out
+
+
 def check_loading(s: Syndrome, text: str, weight: float | None) -> list[Violation]:
     """Every drug of `text` whose guideline item in this infection has a loading dose is written with one, and a
     weight-based dose with a daily maximum stays at or under it."""
