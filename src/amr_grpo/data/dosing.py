@@ -20,6 +20,9 @@ from amr_grpo.guidelines import RenalBand, load_kb
 from amr_grpo.guidelines.text import AMOUNT_RE, amount_from_match
 
 RENAL_CONCERN_CRCL = 60.0  # below this a drug without renal data in the knowledge base is not given
+# classes whose loading dose fills a large volume of distribution and is given in full whatever the CrCl (GK); the
+# first higher dose of another class (imipenem 1 g stat) is not kept once a renal band reduces the dose
+LOAD_KEPT = ("glycopeptide", "polymyxin", "glycylcycline", "tetracycline", "aminoglycoside")
 _PAREN = re.compile(r"\([^)]*\)")
 _INTERVAL = re.compile(r"\bq\s*(\d+(?:\.\d+)?)\s*h\b", re.I)
 _ONCE = re.compile(r"\bonce\s+daily\b|\bOD\b|\bdaily\b", re.I)
@@ -40,7 +43,7 @@ def renal_adjust(item: Item, band: RenalBand) -> Item | None:
     if band.action != "adjust":
         return None
     text = _PAREN.sub("", band.advice).split(";")[0]  # "One 625 mg tablet q12h; do not use ...": the dose part
-    load = item.load
+    load = item.load if load_kb().drug(item.drug).drug_class in LOAD_KEPT else None
     if "then" in text.lower():  # "1.2 g stat then 600 mg IV q12h": the band's own first dose, then the maintenance
         head, text = re.split(r"\bthen\b", text, maxsplit=1, flags=re.I)
         first = AMOUNT_RE.search(head)
@@ -75,6 +78,8 @@ def renal_adjust(item: Item, band: RenalBand) -> Item | None:
         return None
     if new.dose_mg is not None and new.dose_mg % 20 and new.dose_mg % 25:
         return None  # an amount no product gives (25% of 750 mg = 187.5 mg)
+    if factor and item.route == "PO" and new.dose_mg is not None and new.dose_mg % 40 and new.dose_mg % 50:
+        return None  # half of a 750 mg oral dose is no tablet strength (200, 250, 400, 480, 500 ... mg)
     if new.dose_mg_per_kg is not None and round(new.dose_mg_per_kg, 1) != new.dose_mg_per_kg:
         return None  # one third of 10 mg/kg: not a dose anyone writes
     return replace(new, load=load)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amr_grpo.data.dosing import RENAL_CONCERN_CRCL, renal_for
+from amr_grpo.data.dosing import LOAD_KEPT, RENAL_CONCERN_CRCL, renal_for
 from amr_grpo.data.patients import PREGNANCY_AGES, profile_for
 from amr_grpo.data.phrasing import Item
 from amr_grpo.data.regimens import daily_cap, loading_dose
@@ -132,9 +132,9 @@ def check_renal(s: Syndrome, rec: list[Item], crcl: float | None) -> list[Violat
     return out
 
 
-def renal_excess(s: Syndrome, rec: list[Item], crcl: float | None) -> list[Violation]:
-    """Doses above what the renal band at this CrCl gives (where the band states one regimen): the same check as
-    check_renal, with room for the other ways a user writes a regimen (any interval, a smaller dose)."""
+def renal_mismatch(s: Syndrome, rec: list[Item], crcl: float | None) -> list[Violation]:
+    """Daily doses outside what the renal band at this CrCl gives (where the band states one regimen), with 10%
+    room either way for the other ways a user writes a regimen: the lenient form of check_renal."""
     kb, out = load_kb(), []
     if crcl is None:
         return out
@@ -147,21 +147,25 @@ def renal_excess(s: Syndrome, rec: list[Item], crcl: float | None) -> list[Viola
         limits = [getattr(x, field) * 24 / x.interval_h for x in allowed if field and getattr(x, field) is not None
                   and x.interval_h > 0]
         daily = getattr(it, field) * 24 / it.interval_h if field else None
-        if limits and daily is not None and daily > max(limits) * 1.1:
+        if limits and daily is not None and not min(limits) * 0.9 <= daily <= max(limits) * 1.1:
+            span = f"{min(limits):g}" + (f"-{max(limits):g}" if max(limits) != min(limits) else "")
             out.append(Violation("renal", f"{it.drug} at CrCl {crcl:g}: {daily:g} a day where the band "
-                                          f"({band.advice}) gives at most {max(limits):g}"))
+                                          f"({band.advice}) gives {span}"))
     return out
 
 
-def check_loading(s: Syndrome, text: str, weight: float | None) -> list[Violation]:
-    """Every drug of `text` whose guideline item in this infection has a loading dose is written with one, and a
-    weight-based dose with a daily maximum stays at or under it."""
-    out = []
+def check_loading(s: Syndrome, text: str, weight: float | None, crcl: float | None = None) -> list[Violation]:
+    """Every drug of `text` whose guideline item in this infection has a loading dose is written with one (but the
+    first higher dose of a class outside dosing.LOAD_KEPT, once a renal band reduces the dose), and a weight-based
+    dose with a daily maximum stays at or under it."""
+    kb, out = load_kb(), []
     for d in parse_prescription(text):
         own = [(r, ri) for r in (*s.first_line, *s.alternatives) for ri in r.items if ri.drug == d.drug]
         items = own or [(r, ri) for r in _regimens(s) for ri in r.items if ri.drug == d.drug]  # a group sibling's
         loads = [loading_dose(ri) for _, ri in items]
-        if d.interval_h and loads and all(loads) and not re.search(r"\bthen\b", d.unparsed or ""):
+        band = kb.renal_band(d.drug, crcl, d.route) if crcl is not None and d.drug else None
+        reduced = band is not None and band.action == "adjust" and kb.drug(d.drug).drug_class not in LOAD_KEPT
+        if d.interval_h and loads and all(loads) and not reduced and not re.search(r"\bthen\b", d.unparsed or ""):
             out.append(Violation("loading", f"{d.drug} without its loading dose ({loads[0]}) in '{text}'"))
         caps = [c for r, ri in items if (c := daily_cap(r, ri.drug)) is not None]
         if caps and d.interval_h:
@@ -241,7 +245,7 @@ def check_case(record: dict[str, Any], patient: Patient) -> list[Violation]:
     out = check_profile(s, patient) + check_spectrum(s, rec) + check_duration(s, rec)
     out += check_renal(s, rec, patient.crcl_ml_min)
     for text in [rec_text] * bool(rec) + [record["prescription"]] * (record["decision"] == "Approve"):
-        out += check_loading(s, text, patient.weight_kg)
+        out += check_loading(s, text, patient.weight_kg, patient.crcl_ml_min)
     out += check_decision(s, rec_text, record) + check_reference(s, patient, record)
     return out
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from amr_grpo.data.label_checks import check_loading, check_spectrum, renal_excess
+from amr_grpo.data.label_checks import check_loading, check_spectrum, renal_mismatch
 from amr_grpo.data.normalize import FieldProblems, normalize, parse_map
 from amr_grpo.data.phrasing import Item
 from amr_grpo.data.readers import read_records
@@ -88,9 +88,9 @@ def kb_expectation(case: Case, syndrome: str | None) -> Expectation:
     if ctx.syndrome is None or not ctx.prescribed:
         return exp
     v = exp.check(case.prescription)
-    too_much = renal_excess(ctx.syndrome, _items(case.prescription), case.patient.renal_function())
-    if v.score == 5 and too_much:
-        exp.decisions, exp.decision_why = frozenset({"Modify"}), f"renal dosing: {too_much[0].detail}"
+    off_band = renal_mismatch(ctx.syndrome, _items(case.prescription), case.patient.renal_function())
+    if v.score == 5 and off_band:
+        exp.decisions, exp.decision_why = frozenset({"Modify"}), f"renal dosing: {off_band[0].detail}"
     elif v.score == 5:
         exp.decisions, exp.decision_why = frozenset({"Approve"}), "the prescription matches the guideline"
     elif ctx.no_antibiotic:
@@ -198,17 +198,17 @@ def lint_case(case: Case, truth: GroundTruth, where: str) -> tuple[bool, list[Fi
         return True, out
     v = exp.check(regimen)
     items = _items(regimen)
-    too_much = renal_excess(s, items, case.patient.renal_function())
+    off_band = renal_mismatch(s, items, case.patient.renal_function())
     if v.unsafe:
         add("regimen_unsafe", "a regimen safe for this patient", v.unsafe[0], labelled=regimen)
-    elif v.renal_unadjusted or too_much:
-        drug = v.renal_unadjusted[0] if v.renal_unadjusted else too_much[0].detail.split(" at CrCl")[0]
-        add("renal", "the renal dose", too_much[0].detail if too_much else v.why, labelled=regimen,
+    elif v.renal_unadjusted or off_band:
+        drug = v.renal_unadjusted[0] if v.renal_unadjusted else off_band[0].detail.split(" at CrCl")[0]
+        add("renal", "the renal dose", off_band[0].detail if off_band else v.why, labelled=regimen,
             section=_renal_section(case, drug))
     elif v.score <= 3:
         add("regimen", "a guideline regimen for this patient", v.why, labelled=regimen)
     for kind, found in (("spectrum", check_spectrum(s, items)),
-                        ("loading", check_loading(s, regimen, exp.context.case.patient.weight_kg))):
+                        ("loading", check_loading(s, regimen, case.patient.weight_kg, case.patient.renal_function()))):
         for viol in found:
             add(kind, "as the guideline gives it", viol.detail, labelled=regimen)
     return True, out

@@ -72,6 +72,13 @@ _CONDITIONS = [
 ]
 
 
+# the youngest age at which a scenario's medicine's indication is plausible (atrial fibrillation on quinidine at 18
+# is not); others from 18
+_INDICATION_MIN_AGE = {"atrial fibrillation": 45, "gout": 35, "dyslipidaemia": 35, "Parkinson's disease": 50,
+                       "COPD": 45, "type 2 diabetes mellitus": 30, "deep vein thrombosis": 25,
+                       "diabetic neuropathy": 35}
+
+
 def profile_for(text: str) -> Profile:
     """The profile a syndrome's key and name describe (negated phrases set aside)."""
     words = text.replace("_", " ")
@@ -144,6 +151,9 @@ def make_patient(
         if ages is None:
             raise Unfit(f"no pregnancy in the {syndrome_key} profile")
         sex, (lo, hi) = "F", ages
+    lo = max([lo] + [_INDICATION_MIN_AGE.get(INDICATION.get(m, ""), 18) for m in medicines])
+    if lo > hi:
+        raise Unfit(f"{syndrome_key}: ages {prof.ages} too young for the indication of {medicines}")
     if prof.no_comorbidity and ((crcl is not None and crcl < 60) or any(INDICATION.get(m) for m in medicines)):
         raise Unfit(f"{syndrome_key}: no comorbidity means normal renal function and no long-term medicine")
     for _ in range(50):  # a normal-renal patient needs an age/weight that reaches CrCl >= 62 with SCr >= 0.6

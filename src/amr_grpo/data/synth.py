@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -71,8 +72,11 @@ def _diagnosis(ctx: Ctx, s: Syndrome, b: Built) -> str:
     return text
 
 
-def _setting(ctx: Ctx, s: Syndrome) -> str:
-    return ctx.rng.choice(SETTINGS[s.setting]) if s.setting in SETTINGS else s.setting
+def _setting(ctx: Ctx, s: Syndrome, b: Built) -> str:
+    """The syndrome's setting, or the ward when the case's condition says the patient is admitted (an alternative
+    for admitted patients: ceftriaxone IV for dysentery)."""
+    where = "ward" if re.search(r"\badmitted\b|\binpatient\b", b.condition, re.I) else s.setting
+    return ctx.rng.choice(SETTINGS[where]) if where in SETTINGS else where
 
 
 def flags(ctx: Ctx, p: Patient, drugs: list[str]) -> list[str]:
@@ -124,7 +128,7 @@ def finalize(b: Built) -> Built:
 
 def to_record(ctx: Ctx, case_id: str, s: Syndrome, b: Built, note: str | None = None) -> dict[str, Any]:
     """The case as one JSON record; `note` replaces the structured patient with that free-text clinical note."""
-    diagnosis, setting = _diagnosis(ctx, s, b), _setting(ctx, s)
+    diagnosis, setting = _diagnosis(ctx, s, b), _setting(ctx, s, b)
     prescription = _prescription(ctx, s, b)
     cite = citation(ctx, s, b)
     reference, regimen = reference_text(ctx, s, b, diagnosis, setting, cite)
