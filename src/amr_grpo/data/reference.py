@@ -86,7 +86,8 @@ def stewardship_text(s: Syndrome, b: Built) -> str:
     """A stewardship point from the syndrome's key points that fits the case; for no antibiotic, why none."""
     if "stewardship" in b.notes:
         return b.notes["stewardship"]
-    points = [brief(k.replace(" (GK)", ""), 14) for k in s.key_points]
+    # the first sentence of each key point ("No antibiotic; oral rehydration (ORS). An antibiotic here calls for ...")
+    points = [brief(re.split(r"(?<=[a-z)])\.\s+(?=[A-Z])", k.replace(" (GK)", ""))[0], 14) for k in s.key_points]
     if b.recommended is None:
         point = next((p for p in points if _NO_ABX_POINT.search(p) and not _NOTE.search(p)), None)
         return point + "." if point else f"No antibiotic: {b.supportive}; review if it does not settle."

@@ -62,8 +62,16 @@ SETTINGS = {"OPD": ["OPD", "Outpatient clinic", "OPD"], "ward": ["Ward", "Medica
             "ICU": ["ICU", "Medical ICU"]}
 
 
+# synonyms that name a woman's operation or pregnancy: not the diagnosis of a man, or of a woman who is not pregnant
+_OBSTETRIC = re.compile(r"caesarean|cesarean|c-section|lscs|obstetric|puerper|postpartum", re.I)
+_GYNAECOLOGICAL = re.compile(r"hysterectomy|gyn", re.I)
+
+
 def _diagnosis(ctx: Ctx, s: Syndrome, b: Built) -> str:
-    options = [s.name] + [x for x in s.synonyms if len(x) > 4 and (ctx.kb.syndrome(x, s.setting) or s).key == s.key]
+    p = b.patient
+    options = [s.name] + [x for x in s.synonyms if len(x) > 4 and (ctx.kb.syndrome(x, s.setting) or s).key == s.key
+                          and not (_OBSTETRIC.search(x) and not p.pregnant)
+                          and not (_GYNAECOLOGICAL.search(x) and p.sex != "F")]
     text = s.name if ctx.rng.random() < 0.6 else ctx.rng.choice(options)
     if b.condition:
         text += f"; {b.condition}"
