@@ -355,7 +355,8 @@ def test_patients_are_consistent_and_flags_name_the_risk_factors(cases, patients
 
 def test_general_knowledge_syndromes_cite_general_knowledge_without_search_notes(cases):
     gk = [c for c in cases if kb.syndrome(c["syndrome"]).source.confidence == "GK"]
-    assert {c["syndrome"] for c in gk} == {"cholera", "pharyngitis_centor_low", "scrub_typhus_uncomplicated"}
+    # these three are general knowledge in the knowledge base today (rows added later may join them)
+    assert {"cholera", "pharyngitis_centor_low", "scrub_typhus_uncomplicated"} <= {c["syndrome"] for c in gk}
     # not "..., section DHR-ICMR 2015 rickettsial guideline exists, treatment section not seen": that note says
     # where the knowledge base looked, it is no place in a source
     assert {c["citation"] for c in gk} == {"General clinical knowledge, not verified against a source"}
