@@ -146,6 +146,19 @@ def test_a_prepared_split_and_a_csv_under_other_names_give_the_same_findings(tmp
     assert code == 0 and kinds_by_id(report) == {"c1": {"decision_rule"}}
 
 
+def test_a_split_with_free_text_context_and_reference_text_ground_truth(tmp_path):
+    # a GRPO record may carry the case as text and the ground truth as the reference validation (splits.py)
+    split = tmp_path / "train.jsonl"
+    rec = {"id": "t1", "prompt": "Validate this prescription.",
+           "context": "45/M, 70 kg, S.Cr 0.9 mg/dL. Dx: Community-acquired pneumonia, outpatient, no comorbidity. "
+                      "Rx: Tab Levofloxacin 750 mg OD x 5 days",
+           "ground_truth": "Decision: Modify\nRecommended regimen: Amoxicillin 1 g PO q8h x 5 days\nReference: NCDC"}
+    split.write_text(json.dumps(rec) + "\n", encoding="utf-8")
+    code, report = findings(split)
+    # read as the judge reads it: the diagnosis and prescription from the labelled parts, the decision from the text
+    assert code == 0 and kinds_by_id(report) == {"t1": {"decision_rule"}}
+
+
 def test_the_shipped_dataset_lints_clean_but_for_known_reader_gaps():
     code, report = findings(ROOT / "data" / "cases.jsonl", "--strict")
     by_id = {g.record["id"]: g for g in cases(600, 0)}

@@ -28,6 +28,7 @@ from amr_grpo.data.regimens import daily_cap
 from amr_grpo.data.scenarios import group_drugs
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome, load_kb
+from amr_grpo.judge.case_reader import read_case, read_ground_truth
 from amr_grpo.records import Case, GroundTruth
 
 KINDS = {  # kind -> what it means (the order of the report)
@@ -251,10 +252,10 @@ def read_labelled(path: Path, field_map: list[str] | None = None, fmt: str = "au
                 continue
             try:
                 rec = json.loads(line)
-                case = Case.from_dict(rec["context"]) if isinstance(rec["context"], dict) else \
-                    Case(id=str(rec.get("id", "")), patient=Case.from_dict({"patient": rec["context"]}).patient,
-                         diagnosis="", prescription="")
-                rows.append((f"{path}:{n}", case, GroundTruth.from_dict(rec.get("ground_truth") or {})))
+                context = rec["context"]
+                case = Case.from_dict(context) if isinstance(context, dict) else read_case(str(context))
+                case.id = case.id or str(rec.get("id", ""))
+                rows.append((f"{path}:{n}", case, read_ground_truth(rec.get("ground_truth"))))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                 bad.append(Finding("", f"{path}:{n}", "unreadable", "", "a GRPO record", f"{type(e).__name__}: {e}"))
         return rows, bad
