@@ -40,16 +40,17 @@ def test_cystitis_first_line_is_nitrofurantoin_100mg_po_q12h_5_days(kb):
 
 
 def test_enteric_fever_forbids_empiric_fluoroquinolone(kb):
-    # FACTS 2.6, Q-NCDC25 3.2 p. 28: "Avoid empiric fluoroquinolones"
+    # FACTS 2.6, Q-NCDC25 3.2 p. 28: "Avoid empiric fluoroquinolones". Decision Reject by the knowledge base's one
+    # rule (syndromes.yaml header): no enteric fever regimen uses a fluoroquinolone, so it has no place here
     for key in ("enteric_fever_uncomplicated", "enteric_fever_complicated"):
         rule = kb.do_not_use(key, "ciprofloxacin")
-        assert rule is not None and rule.decision == "Modify" and "fluoroquinolone" in rule.drugs
+        assert rule is not None and rule.decision == "Reject" and "fluoroquinolone" in rule.drugs
     assert kb.do_not_use("enteric_fever_uncomplicated", "azithromycin") is None
 
 
 def test_complicated_enteric_fever_avoids_empiric_carbapenem(kb):
-    # FACTS 2.6, Q-NCDC25 3.2: "Avoid empiric carbapenems in complicated enteric fever"
-    assert kb.do_not_use("enteric_fever_complicated", "meropenem").decision == "Modify"
+    # FACTS 2.6, Q-NCDC25 3.2: "Avoid empiric carbapenems in complicated enteric fever"; Reject: no place here
+    assert kb.do_not_use("enteric_fever_complicated", "meropenem").decision == "Reject"
 
 
 def test_amikacin_not_recommended_below_crcl_30(kb):
@@ -92,7 +93,9 @@ def test_route_specific_renal_bands_for_amoxicillin_clavulanate(kb):
     assert "625 mg" in kb.renal_band("amoxicillin-clavulanate", 20, route="PO").advice
     assert kb.renal_band("amoxicillin-clavulanate", 20, route="IV").source.confidence == "Q-ICMR19"
     assert kb.renal_band("amoxicillin-clavulanate", 20, route="PO").source.confidence == "X"
-    assert kb.renal_band("fosfomycin", 20, route="PO") is None  # only IV bands are known
+    # fosfomycin: the IV dose is reduced below CrCl 80 (GK); the oral 3 g single dose is not adjusted
+    assert kb.renal_band("fosfomycin", 20, route="IV").action == "review"
+    assert kb.renal_band("fosfomycin", 20, route="PO").action == "no_change"
 
 
 def test_meningitis_ceftriaxone_2g_q12h_10_to_14_days(kb):
@@ -158,9 +161,10 @@ def test_cap_opd_and_pseudomonas_regimens(kb):
 
 
 def test_no_empiric_fluoroquinolone_for_cap(kb):
-    # FACTS 2.1 do-not-use (ICS/NCCP 2012, X): fluoroquinolones mask TB
+    # FACTS 2.1 do-not-use (ICS/NCCP 2012, X): fluoroquinolones mask TB. Reject, not Modify: no CAP regimen of
+    # any setting uses a fluoroquinolone, and a drug with no place in the infection is Reject (issue 17, pattern 5)
     for key in ("cap_opd_no_comorbidity", "cap_ward", "cap_icu"):
-        assert kb.do_not_use(key, "levofloxacin").decision == "Modify"
+        assert kb.do_not_use(key, "levofloxacin").decision == "Reject"
 
 
 def test_reserve_ceftazidime_avibactam_never_empiric(kb):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from amr_grpo.cli import data, evaluate, judge, review, serve, train
+from amr_grpo.cli import data, evaluate, judge, lint, review, serve, train
 
 app = typer.Typer(
     name="amr-grpo",
@@ -32,7 +32,7 @@ def _root(
         raise typer.Exit()
 
 
-for module in (data, judge, serve, train, evaluate, review):
+for module in (data, lint, judge, serve, train, evaluate, review):
     module.register(app)
 
 

@@ -83,11 +83,13 @@ def synth(
     n: Annotated[int, typer.Option("-n", help="Number of cases.")] = 600,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives a byte-identical file.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file.")] = Path("data/cases.jsonl"),
+    notes: Annotated[float, typer.Option(help="Share of cases (0-1) whose patient is a free-text clinical note (OPD "
+                                              "slip, ward or ED note, discharge summary) instead of fields.")] = 0.25,
 ) -> None:
     """Synthetic prescription cases from the guideline knowledge base (Approve / Modify / Reject), as JSONL."""
     from amr_grpo.data.synth import write_cases
 
-    counts = write_cases(n, seed, out)
+    counts = write_cases(n, seed, out, notes)
     table = Table(title=f"amr-grpo synth -> {out} (synthetic cases)", caption=NOTICE)
     table.add_column("decision")
     table.add_column("cases", justify="right")

@@ -1,35 +1,103 @@
 """Synthetic patient profiles consistent with a syndrome and a scenario: age, sex, weight, comorbidities (and the
-medicines they imply), allergies, serum creatinine with the Cockcroft-Gault creatinine clearance computed from it,
-pregnancy with gestation weeks, cultures.
+medicines they imply), the risk factor the syndrome's name states, allergies, serum creatinine with the
+Cockcroft-Gault creatinine clearance computed from it, pregnancy with gestation weeks, cultures.
 
-Only the `random.Random` passed in is used, so a seed gives the same patients.
-Try it: python -c "import random; from amr_grpo.data.patients import make_patient; print(make_patient(random.Random(0), 'cap_opd', 'Community-acquired pneumonia'))"
+The profile is read from whole words of the syndrome's key and name after negated phrases are set aside ("no
+comorbidity", "no Pseudomonas risk", "without sepsis"): "uncomplicated cystitis" is a woman's, "epididymo-orchitis,
+young" a man of 18-35, a "no comorbidity" patient has none at all (no background disease, normal renal function, no
+long-term medicine), "with Pseudomonas risk" names the risk (bronchiectasis, recent IV antibiotics ...). A scenario
+that the profile cannot hold (a pregnant COPD patient, renal impairment without comorbidity) raises Unfit, so the
+generator tries another syndrome rather than bend a fact. Only the `random.Random` passed in is used.
+Try it: python -c "import random; from amr_grpo.data.patients import make_patient; print(make_patient(random.Random(0), 'cap_opd_no_comorbidity', 'Community-acquired pneumonia, outpatient, no comorbidity'))"
 """
 
 from __future__ import annotations
 
 import random
+import re
+from dataclasses import dataclass
 
 from amr_grpo.records import Patient
 
-# words of a syndrome's key or name -> (sex, age range, comorbidities it implies)
-_PROFILE = [
-    (("chorioamnionitis", "caesarean", "cesarean"), "F", (19, 38), ()),
-    (("puerperal", "postpartum", "septic abortion", "abortion", "vaginosis", "pelvic inflammatory"), "F", (18, 40), ()),
-    (("epididymo", "orchitis", "prostat"), "M", (20, 70), ()),
-    (("neutropeni",), None, (20, 70), ("acute myeloid leukaemia on chemotherapy",)),
-    (("diabetic foot",), None, (40, 80), ("type 2 diabetes mellitus",)),
-    (("copd",), None, (50, 85), ("COPD",)),
-    (("bronchiectasis",), None, (30, 80), ("bronchiectasis",)),
-    (("spontaneous bacterial peritonitis", "sbp"), None, (35, 75), ("alcohol-related cirrhosis",)),
-    (("comorbid",), None, (50, 85), ("type 2 diabetes mellitus",)),
-    (("elderly", "older", "over 50", "age > 50"), None, (55, 88), ()),
-    (("young",), None, (18, 35), ()),
+
+class Unfit(Exception):
+    """The scenario asks for a patient this syndrome's profile cannot be (the builder then returns no case)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    sex: str | None  # "M" | "F" | None (either)
+    ages: tuple[int, int]
+    conditions: tuple[tuple[str, ...], ...]  # each: alternatives, one of which the patient has (comorbidity or risk)
+    no_comorbidity: bool = False
+
+    def pregnancy_ages(self) -> tuple[int, int] | None:
+        """The ages at which a patient of this profile can plausibly be pregnant; None when none."""
+        lo, hi = max(self.ages[0], PREGNANCY_AGES[0]), min(self.ages[1], PREGNANCY_AGES[1])
+        return (lo, hi) if self.sex != "M" and lo <= hi else None
+
+
+PREGNANCY_AGES = (18, 42)
+_NEGATED = re.compile(r"\b(?:no|without|not)\s+[^,;()]*", re.I)  # "no comorbidity", "without sepsis", to the clause end
+_NO_COMORBIDITY = re.compile(r"\b(?:no|without)\s+comorbidit", re.I)
+_SEX = [(re.compile(r"epididym|orchitis|prostat", re.I), "M"),
+        (re.compile(r"chorioamnionitis|puerperal|post-?partum|abortion|vaginosis|pelvic inflammatory|vulvovagin|"
+                    r"obstetric|^(?=.*\bcystitis\b)(?=.*\buncomplicated\b)", re.I), "F")]
+# first match wins: a stated age group before a syndrome's usual ages
+_AGES = [(re.compile(r"\belderly\b|\bolder\b|\bover 50\b|age > 50", re.I), (55, 88)),
+         (re.compile(r"\byoung\b", re.I), (18, 35)),
+         (re.compile(r"\bcopd\b", re.I), (50, 85)),
+         (re.compile(r"meningitis", re.I), (18, 49)),  # adults under 50: "over 50" is its own entry
+         (re.compile(r"diabetic foot|\bdfi\b", re.I), (40, 80)),
+         (re.compile(r"neutropeni", re.I), (20, 70)),
+         (re.compile(r"\bcystitis\b", re.I), (18, 65)),
+         (re.compile(r"bronchiectasis", re.I), (30, 80)),
+         (re.compile(r"cirrhosis|spontaneous bacterial peritonitis", re.I), (35, 75))]
+_CONDITIONS = [
+    (re.compile(r"\bcopd\b", re.I), ("COPD",)),
+    (re.compile(r"diabetic foot|\bdfi\b", re.I), ("type 2 diabetes mellitus",)),
+    (re.compile(r"neutropeni", re.I),
+     ("acute myeloid leukaemia on chemotherapy", "non-Hodgkin lymphoma on chemotherapy")),
+    (re.compile(r"bronchiectasis", re.I), ("bronchiectasis",)),
+    (re.compile(r"cirrhosis|spontaneous bacterial peritonitis", re.I), ("alcohol-related cirrhosis",)),
+    (re.compile(r"comorbidit", re.I), ("type 2 diabetes mellitus", "chronic heart failure", "COPD",
+                                        "chronic liver disease")),
+    (re.compile(r"pseudomonas", re.I), ("bronchiectasis", "post-tuberculosis structural lung disease",
+                                        "IV antibiotics in the last 90 days", "on chemotherapy for lymphoma")),
+    (re.compile(r"\bmrsa\b", re.I), ("MRSA colonisation on screening", "previous MRSA skin abscess")),
+    (re.compile(r"recent (?:bl/bli|carbapenem|antibiotic)|\bmdr risk\b", re.I),
+     ("received meropenem in the last 90 days", "received piperacillin-tazobactam in the last 90 days")),
+    (re.compile(r"difficile|antibiotic associated", re.I),
+     ("ceftriaxone course in the last 4 weeks", "amoxicillin-clavulanate course in the last 4 weeks")),
 ]
-_BACKGROUND = [("hypertension", "amlodipine"), ("type 2 diabetes mellitus", "metformin"),
-               ("hypothyroidism", "levothyroxine"), ("dyslipidaemia", "atorvastatin"), ("asthma", "salbutamol inhaler"),
-               ("ischaemic heart disease", "aspirin"), ("GERD", "pantoprazole")]
-_MEDICINE_OF = dict(_BACKGROUND)
+
+
+# the youngest age at which a scenario's medicine's indication is plausible (atrial fibrillation on quinidine at 18
+# is not); others from 18
+_INDICATION_MIN_AGE = {"atrial fibrillation": 45, "gout": 35, "dyslipidaemia": 35, "Parkinson's disease": 50,
+                       "COPD": 45, "type 2 diabetes mellitus": 30, "deep vein thrombosis": 25,
+                       "diabetic neuropathy": 35}
+
+
+def profile_for(text: str) -> Profile:
+    """The profile a syndrome's key and name describe (negated phrases set aside)."""
+    words = text.replace("_", " ")
+    positive = _NEGATED.sub(" ", words)
+    sex = next((s for rx, s in _SEX if rx.search(positive)), None)
+    ages = next((a for rx, a in _AGES if rx.search(positive)), (18, 85))
+    if _NO_COMORBIDITY.search(words):
+        return Profile(sex, ages, (), no_comorbidity=True)
+    conditions = tuple(c for rx, c in _CONDITIONS if rx.search(positive))
+    return Profile(sex, ages, conditions)
+
+
+# (background disease, its usual medicine, youngest age it is given to, possible in pregnancy: statins, amlodipine
+# and secondary-prevention aspirin are not pregnancy medicines)
+_BACKGROUND = [("hypertension", "amlodipine", 35, False), ("type 2 diabetes mellitus", "metformin", 30, True),
+               ("hypothyroidism", "levothyroxine", 18, True), ("dyslipidaemia", "atorvastatin", 35, False),
+               ("asthma", "salbutamol inhaler", 18, True), ("ischaemic heart disease", "aspirin", 45, False),
+               ("GERD", "pantoprazole", 18, True)]
+_MEDICINE_OF = {name: med for name, med, _, _ in _BACKGROUND}
 # why a patient takes a medicine that a scenario adds for an interaction
 INDICATION = {
     "amiodarone": "atrial fibrillation", "sotalol": "atrial fibrillation", "dronedarone": "atrial fibrillation",
@@ -55,14 +123,6 @@ INDICATION = {
 }
 
 
-def profile_for(text: str) -> tuple[str | None, tuple[int, int], tuple[str, ...]]:
-    low = text.lower()
-    for words, sex, ages, comorbid in _PROFILE:
-        if any(w in low for w in words):
-            return sex, ages, comorbid
-    return None, (18, 85), ()
-
-
 def cockcroft_gault(age: float, weight: float, sex: str, scr: float) -> float:
     """Creatinine clearance in mL/min: (140 - age) x weight / (72 x SCr), x 0.85 for women."""
     return (140 - age) * weight / (72 * scr) * (0.85 if sex == "F" else 1.0)
@@ -78,14 +138,24 @@ def make_patient(
     allergies: tuple[str, ...] = (),
     medicines: tuple[str, ...] = (),
     cultures: str | None = None,
-    sex: str | None = None,
 ) -> Patient:
-    """A patient for this syndrome. crcl: the target creatinine clearance (default: normal, 65-125 mL/min); the
-    profile carries the serum creatinine that gives it, and the CrCl recomputed from that rounded creatinine."""
-    want_sex, (lo, hi), implied = profile_for(f"{syndrome_key} {syndrome_name}")
+    """A patient for this syndrome. crcl: the target creatinine clearance (default: normal, 62-125 mL/min); the
+    profile carries the serum creatinine that gives it, and the CrCl recomputed from that rounded creatinine.
+    Raises Unfit when the syndrome's profile cannot hold the request (pregnancy in a man or an older age group;
+    renal impairment or a long-term medicine in a "no comorbidity" patient)."""
+    prof = profile_for(f"{syndrome_key} {syndrome_name}")
+    lo, hi = prof.ages
+    sex = prof.sex or rng.choice("MF")
     if pregnant_weeks is not None:
-        sex, lo, hi = "F", 18, 40
-    sex = sex or want_sex or rng.choice("MF")
+        ages = prof.pregnancy_ages()
+        if ages is None:
+            raise Unfit(f"no pregnancy in the {syndrome_key} profile")
+        sex, (lo, hi) = "F", ages
+    lo = max([lo] + [_INDICATION_MIN_AGE.get(INDICATION.get(m, ""), 18) for m in medicines])
+    if lo > hi:
+        raise Unfit(f"{syndrome_key}: ages {prof.ages} too young for the indication of {medicines}")
+    if prof.no_comorbidity and ((crcl is not None and crcl < 60) or any(INDICATION.get(m) for m in medicines)):
+        raise Unfit(f"{syndrome_key}: no comorbidity means normal renal function and no long-term medicine")
     for _ in range(50):  # a normal-renal patient needs an age/weight that reaches CrCl >= 62 with SCr >= 0.6
         age = rng.randint(lo, hi)
         weight = rng.randint(50, 90) if sex == "M" else rng.randint(42, 80)
@@ -99,12 +169,16 @@ def make_patient(
     else:
         scr = max(0.4, round(unit / crcl, 1))
     actual = round(cockcroft_gault(age, weight, sex, scr))
+    if prof.no_comorbidity and actual < 60:
+        raise Unfit(f"{syndrome_key}: renal impairment is a comorbidity")
 
-    comorbid = list(implied)
+    comorbid = [rng.choice(choices) for choices in prof.conditions]
     meds: list[str] = []
-    for name, med in rng.sample(_BACKGROUND, k=rng.choice([0, 0, 1, 1, 2])):
-        if name not in comorbid:
-            comorbid.append(name)
+    if not prof.no_comorbidity:
+        fit = [b for b in _BACKGROUND if age >= b[2] and (pregnant_weeks is None or b[3])]
+        for name, *_ in rng.sample(fit, k=rng.choice([0, 0, 1, 1, 2])):
+            if name not in comorbid:
+                comorbid.append(name)
     for c in comorbid:
         if c in _MEDICINE_OF:  # metformin is stopped below CrCl 30; a DPP-4 inhibitor instead
             meds.append("linagliptin" if _MEDICINE_OF[c] == "metformin" and actual < 30 else _MEDICINE_OF[c])

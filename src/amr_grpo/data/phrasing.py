@@ -1,5 +1,6 @@
 """How a regimen is written: the canonical form of a recommended regimen, and the many ways a clinician writes
-the same prescription (Tab/Inj/Cap, OD/BD/TDS/QID, 1-0-1, q8h, "x 5 days", "for 5/7", brand-style names).
+the same prescription (Tab/Inj/Cap, OD/BD/TDS/QID, 1-0-1, q8h, "x 5 days", "for 5/7", brand-style names), with
+the loading dose written first where the guideline gives one ("1 g IV stat, then 500 mg IV q6h").
 
 Every phrasing here is one the knowledge base's `parse_prescription` reads back to the same drug, dose, route,
 frequency and duration (tests/test_synth.py checks it on every generated case).
@@ -26,9 +27,30 @@ class Item:
     dose_mg_per_kg: float | None = None
     dose_units: float | None = None
     days: float | None = None
+    load: str | None = None  # the guideline's loading dose, as the knowledge base writes it: "1 g stat", "25 mg/kg"
+    cap_mg_day: float | None = None  # a weight-based dose's daily maximum ("max 1 g/day"), until resolved for a weight
 
     def with_days(self, days: float | None) -> Item:
         return replace(self, days=None if self.interval_h == 0 else days)
+
+
+_LOAD = re.compile(r"^\s*(\d+(?:\.\d+)?)(?:\s*-\s*\d+(?:\.\d+)?)?\s*(mg/kg|mg|g|MU|lakh units|units)\b\s*(.*?)\s*$",
+                   re.I)
+
+
+def load_parts(item: Item) -> tuple[str, str] | None:
+    """The loading dose as (amount, how): '15-20 lakh units stat' -> ('15 lakh units', 'stat') (the low end of a
+    range); '25 mg/kg' -> ('25 mg/kg', 'stat'); '400 mg q12h x 3 doses' -> ('400 mg', 'q12h x 3 doses')."""
+    m = _LOAD.match(item.load or "")
+    if not m:
+        return None
+    return f"{m.group(1)} {m.group(2)}", m.group(3) or "stat"
+
+
+def load_canonical(item: Item) -> str:
+    """'1 g IV stat, then ' (empty without a loading dose): what a regimen writes before the maintenance dose."""
+    parts = load_parts(item)
+    return f"{parts[0]} {item.route} {parts[1]}, then " if parts else ""
 
 
 def from_regimen_item(it: RegimenItem, route: str | None = None, days: float | None = None) -> Item:
@@ -67,8 +89,8 @@ def days_canonical(days: float | None) -> str:
 
 def canonical_text(items: list[Item]) -> str:
     """The recommended-regimen form: 'Piperacillin-tazobactam 3.375 g IV q6h x 7 days + ...'."""
-    parts = [f"{display_name(i.drug)} {dose_text(i)} {i.route} {freq_canonical(i.interval_h)}{days_canonical(i.days)}"
-             for i in items]
+    parts = [f"{display_name(i.drug)} {load_canonical(i)}{dose_text(i)} {i.route} {freq_canonical(i.interval_h)}"
+             f"{days_canonical(i.days)}" for i in items]
     return _joiner(items, " + ").join(parts)
 
 
@@ -153,10 +175,24 @@ def _one(item: Item, rng: random.Random, with_days: bool) -> str:
     else:
         form = rng.choice(["Inj", "Inj.", "Inj", ""])
         route = "IV" if not form or rng.random() < 0.6 else ""
-    parts = [form, name, dose, route, freq]
+    parts = [form, name, _load_text(item, rng), dose, route, freq]
     if with_days:
         parts.append(_days_text(item.days, rng))
     return " ".join(p for p in parts if p)
+
+
+def _load_text(item: Item, rng: random.Random) -> str:
+    """'1 g stat, then', '25 mg/kg IV loading then', '400 mg q12h x 3 doses, then' (empty without a loading dose)."""
+    parts = load_parts(item)
+    if not parts:
+        return ""
+    amount, how = parts
+    if how == "stat":
+        how = rng.choice(["stat,", "stat", "loading,", "loading dose,"])
+    else:
+        how += rng.choice([",", ""])
+    route = rng.choice(["", item.route])
+    return " ".join(p for p in (amount, route, how, "then") if p)
 
 
 def clinician_text(items: list[Item], rng: random.Random) -> str:

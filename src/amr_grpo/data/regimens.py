@@ -1,6 +1,7 @@
 """Knowledge-base regimens as concrete Items for synthetic cases: pick a dose and interval inside a guideline range,
-pick a route for "PO/IV", check an Item against a regimen item, and find an example dose for any drug (from the
-syndrome regimens, else from the drug's adult-dose text read by the prescription parser).
+pick a route for "PO/IV", keep the guideline's loading dose and daily maximum, check an Item against a regimen item,
+and find an example dose for any drug (from the syndrome regimens, else from the drug's adult-dose text read by the
+prescription parser).
 Try it: python -c "from amr_grpo.data.regimens import examples; print(examples('ciprofloxacin'))"
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 from functools import lru_cache
 
 from amr_grpo.data.phrasing import Item
@@ -17,6 +19,7 @@ from amr_grpo.guidelines import Regimen, RegimenItem, Syndrome, load_kb, parse_p
 _NOTE = re.compile(
     r"source|dataset|listed|extracted|\bGK\b|\brow\b|dose as|option|second choice|incision|duration", re.I)
 _VAGUE = re.compile(r"antibiogram|step-down|switch", re.I)
+_CAP = re.compile(r"\bmax(?:imum)?\.?\s+(\d+(?:\.\d+)?)\s*(g|mg)\s*(?:/|per)\s*day\b", re.I)
 
 
 def condition_kind(reg: Regimen) -> str:
@@ -54,8 +57,40 @@ def pick_route(ri: RegimenItem, setting: str, rng: random.Random) -> str:
     return rng.choice(routes)
 
 
+def loading_dose(ri: RegimenItem) -> str | None:
+    """The loading dose the knowledge base gives with this item ('1 g stat', '25 mg/kg'), else None. The loader
+    writes it at the head of the item's dose text: '1 g stat, then 500 mg IV q6h'."""
+    head, sep, _ = ri.dose_text.partition(", then ")
+    return head.strip() if sep else None
+
+
+def daily_cap(reg: Regimen, drug: str) -> float | None:
+    """The daily maximum in mg that the regimen's text gives this drug ('... 20 mg/kg/day (max 1 g/day) ...'),
+    else None."""
+    kb = load_kb()
+    for part in re.split(r"\s\+\s", reg.text):
+        m = _CAP.search(part)
+        if m and drug in kb.find_drugs(part):
+            return float(m.group(1)) * (1000.0 if m.group(2).lower() == "g" else 1.0)
+    return None
+
+
+def with_weight(items: list[Item], weight_kg: float) -> list[Item]:
+    """Weight-based doses with a daily maximum as the patient's dose in mg: 20 mg/kg/day (max 1 g/day) at 60 kg is
+    1 g. The dose is rounded to 250 mg (tablet and vial sizes) and never above the maximum."""
+    out = []
+    for it in items:
+        if it.cap_mg_day is not None and it.dose_mg_per_kg is not None:
+            per_dose_cap = it.cap_mg_day * (it.interval_h or 24.0) / 24.0
+            mg = min(max(250.0, round(it.dose_mg_per_kg * weight_kg / 250.0) * 250.0), per_dose_cap)
+            it = replace(it, dose_mg=mg, dose_mg_per_kg=None, cap_mg_day=None)
+        out.append(it)
+    return out
+
+
 def items_of(reg: Regimen, setting: str, rng: random.Random, t: float | None = None) -> list[Item]:
-    """Concrete items: a dose and an interval inside each range, a duration at the same point `t` of each range."""
+    """Concrete items: a dose and an interval inside each range, a duration at the same point `t` of each range,
+    with the regimen's loading dose and daily maximum."""
     t = rng.random() if t is None else t
     out = []
     for ri in reg.items:
@@ -73,6 +108,7 @@ def items_of(reg: Regimen, setting: str, rng: random.Random, t: float | None = N
             dose_mg_per_kg=dose if ri.dose_mg_per_kg is not None else None,
             dose_units=dose if ri.dose_units is not None else None,
             days=None if interval == 0 else days,
+            load=loading_dose(ri), cap_mg_day=daily_cap(reg, ri.drug) if ri.dose_mg_per_kg is not None else None,
         ))
     return out
 

@@ -1,9 +1,16 @@
 """Scenario builders for synthetic cases: one function per ground-truth scenario, each turning a syndrome of the
 knowledge base into a patient, a prescription (structured Items), the recommended regimen and the decision.
 
-A builder returns None when the scenario does not fit this syndrome or this random draw (synth.py then tries the
-next syndrome); it never bends a fact to fit. Issue codes are stable strings (ISSUE_CODES) that the rules judge
-and the reports read.
+A builder returns None (or the patient profile raises Unfit) when the scenario does not fit this syndrome or this
+random draw (synth.py then tries the next syndrome); it never bends a fact to fit. Issue codes are stable strings
+(ISSUE_CODES) that the rules judge and the reports read.
+
+The decision follows one rule (`decision_for`): Reject when no antibiotic is indicated or a prescribed drug has no
+place in this infection (no regimen of the syndrome or of its group uses it: a do-not-use drug given as the
+treatment, an empiric Reserve drug, an unrelated drug); Modify when the drugs belong to this infection but are given
+wrongly (dose, frequency, duration, route, renal dose, prolonged prophylaxis, de-escalation due, the regimen of
+another setting of the same infection, an unneeded add-on) or a guideline drug this patient must not take
+(allergy, pregnancy, interaction, renal) has a safe alternative; Approve otherwise.
 Try it: python -c "import random; from amr_grpo.data.scenarios import *; print(BUILDERS['renal_adjustment_missed'](Ctx(random.Random(1)), load_kb().syndrome('pyelonephritis')))"
 """
 
@@ -13,9 +20,9 @@ import random
 from dataclasses import dataclass, field, replace
 
 from amr_grpo.data.dosing import renal_for
-from amr_grpo.data.patients import make_patient
-from amr_grpo.data.phrasing import Item, display_name, dose_text, freq_canonical
-from amr_grpo.data.regimens import condition_kind, examples, guideline_items, items_of, matches, usable
+from amr_grpo.data.patients import make_patient, profile_for
+from amr_grpo.data.phrasing import Item, display_name, dose_text, freq_canonical, load_canonical
+from amr_grpo.data.regimens import condition_kind, examples, guideline_items, items_of, matches, syndrome_drugs, usable
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.records import Patient
 
@@ -23,13 +30,13 @@ ISSUE_CODES = (
     "wrong_dose", "wrong_frequency", "wrong_duration", "wrong_route", "renal_adjustment_missed",
     "renal_contraindicated",
     "allergy_conflict", "pregnancy_contraindicated", "interaction", "wrong_drug_for_setting", "prolonged_prophylaxis",
-    "deescalation_due", "no_antibiotic_indicated", "reserve_empiric",
+    "deescalation_due", "no_antibiotic_indicated", "reserve_empiric", "unneeded_addon",
 )
 # antibiotics often given where none is indicated (outpatient) or as needless surgical "cover"
 MISUSED_PO = ("azithromycin", "amoxicillin", "amoxicillin-clavulanate", "cefixime", "ciprofloxacin", "doxycycline",
               "cefuroxime", "norfloxacin", "moxifloxacin")
 MISUSED_IV = ("cefazolin", "ceftriaxone", "cefuroxime", "amoxicillin-clavulanate")
-BROAD = ("glycopeptide", "polymyxin", "oxazolidinone")  # stopped when cultures show no MRSA / CRO (G5)
+BROAD = ("glycopeptide", "polymyxin", "oxazolidinone")  # IV add-ons stopped when cultures show no MRSA / CRO (G5)
 
 
 @dataclass
@@ -53,6 +60,24 @@ class Ctx:
 
 def setting_of(s: Syndrome) -> str:
     return s.setting if s.setting in ("OPD", "ward", "ICU") else "ward"
+
+
+def group_drugs(s: Syndrome) -> set[str]:
+    """Every drug a regimen of this syndrome or of another setting of the same infection (its group) uses."""
+    members = load_kb().group_members(s.group) if s.group else ()
+    return syndrome_drugs(s).union(*(syndrome_drugs(m) for m in members))
+
+
+def decision_for(s: Syndrome, drugs: list[str]) -> str:
+    """The decision rule for a prescription that is not a guideline regimen for this patient: Reject when no
+    antibiotic is indicated or a drug has no place in this infection, Modify otherwise."""
+    if s.no_antibiotic or any(d not in group_drugs(s) for d in drugs):
+        return "Reject"
+    return "Modify"
+
+
+def pregnancy_possible(s: Syndrome) -> bool:
+    return profile_for(f"{s.key} {s.name}").pregnancy_ages() is not None
 
 
 def pregnancy_blocks(drug: str, weeks: float | None) -> bool:
@@ -116,22 +141,42 @@ def names(items: list[Item]) -> str:
 
 
 def dose_line(items: list[Item]) -> str:
-    return "; ".join(f"{display_name(i.drug)} {dose_text(i)} {i.route} {freq_canonical(i.interval_h)}" for i in items)
+    """'Imipenem-cilastatin 1 g IV stat, then 500 mg IV q6h; ...': each drug with its loading dose, no duration."""
+    return "; ".join(f"{display_name(i.drug)} {load_canonical(i)}{dose_text(i)} {i.route} "
+                     f"{freq_canonical(i.interval_h)}" for i in items)
 
 
 def first_safe(ctx: Ctx, s: Syndrome, p: Patient,
                avoid: set[str] = frozenset()) -> tuple[list[Item], bool, bool] | None:
     """The first guideline regimen (first-line before alternatives) that is safe for the patient and uses none of
-    `avoid`, renally dosed; with whether it is first-line and whether the renal dosing changed it."""
+    `avoid`, renally dosed; with whether it is first-line and whether the renal dosing changed it. An alternative
+    is only reached past first-line regimens this patient must not have (allergy, pregnancy, an interaction or a
+    renal band to avoid): a first line set aside for a milder reason (a renal band this generator cannot state as
+    one dose, an interaction to monitor) ends the search, since an alternative would then need a reason the case
+    does not give."""
     for reg, first in usable(s):
         if condition_kind(reg) in ("condition", "pregnancy") or any(i.drug in avoid for i in reg.items):
             continue
         items = items_of(reg, setting_of(s), ctx.rng, t=0.0)
-        if not problems(p, items):
-            d = dosed(p, items)
-            if d is not None:
-                return d, first, d != items
+        d = None if problems(p, items) else dosed(p, items)
+        if d is not None:
+            return d, first, d != items
+        if first and not contraindicated(p, items) and not any(i.drug in avoid for i in items):
+            return None
     return None
+
+
+def contraindicated(p: Patient, items: list[Item]) -> bool:
+    """A drug of these items must not be given to this patient: allergy, pregnancy, an interaction to avoid, or a
+    renal band that says avoid."""
+    kb = load_kb()
+    for it in items:
+        band = kb.renal_band(it.drug, p.crcl_ml_min, it.route) if it.interval_h != 0 else None
+        if kb.allergy_conflict(it.drug, p.allergies) or (p.pregnant and pregnancy_blocks(it.drug, p.gestation_weeks)) \
+                or any(x.action == "avoid" for x in kb.interactions(it.drug, p.current_medicines)) \
+                or (band is not None and band.action == "avoid"):
+            return True
+    return False
 
 
 def _allergy_text(ctx: Ctx, drug: str) -> str:
@@ -146,6 +191,20 @@ def _allergy_text(ctx: Ctx, drug: str) -> str:
 
 
 # ---- Approve -------------------------------------------------------------------------------------------------
+def _blocking_allergy(ctx: Ctx, s: Syndrome, reg) -> str | None:
+    """An allergy that rules out every first-line regimen of the syndrome but not this alternative: the reason a
+    case states for choosing an alternative that has no condition of its own (a guideline alternative is approved
+    with a reason in the case, never in place of a first line the patient can take)."""
+    alt = {i.drug for i in reg.items}
+    for drug in sorted({i.drug for r in s.first_line for i in r.items} - alt):
+        for _ in range(3):
+            allergy = _allergy_text(ctx, drug)
+            if all(any(ctx.kb.allergy_conflict(i.drug, [allergy]) for i in r.items) for r in s.first_line) and \
+                    not any(ctx.kb.allergy_conflict(d, [allergy]) for d in alt):
+                return allergy
+    return None
+
+
 def approve(ctx: Ctx, s: Syndrome) -> Built | None:
     regs = usable(s)
     if not regs:
@@ -154,7 +213,12 @@ def approve(ctx: Ctx, s: Syndrome) -> Built | None:
     reg, first = ctx.rng.choice(firsts if firsts and ctx.rng.random() < 0.75 else regs)
     kind = condition_kind(reg)
     allergies, weeks, condition = (), None, ""
-    if kind == "allergy":
+    if kind == "none" and not first:
+        allergy = _blocking_allergy(ctx, s, reg)
+        if allergy is None:
+            return None
+        allergies, condition = (allergy,), f"{allergy.split(' (')[0]} allergy"
+    elif kind == "allergy":
         fl = items_of(s.first_line[0], setting_of(s), ctx.rng)
         allergies = (_allergy_text(ctx, fl[0].drug),)
         condition = reg.when
@@ -163,7 +227,7 @@ def approve(ctx: Ctx, s: Syndrome) -> Built | None:
         condition = "pregnant"
     elif kind == "condition":
         condition = reg.when
-    elif ctx.rng.random() < 0.1:
+    elif ctx.rng.random() < 0.1 and pregnancy_possible(s):
         weeks = float(ctx.rng.randint(8, 39))
     crcl = ctx.rng.uniform(12, 58) if ctx.rng.random() < 0.3 else None
     items = items_of(reg, setting_of(s), ctx.rng)
@@ -186,7 +250,7 @@ def approve(ctx: Ctx, s: Syndrome) -> Built | None:
 # ---- Modify: the right drug, wrongly given -------------------------------------------------------------------
 def _normal_case(ctx: Ctx, s: Syndrome, need=lambda items: True):
     """A first-line regimen that is right for a patient with no safety issue; (items, patient) or None."""
-    regs = [r for r, first in usable(s) if condition_kind(r) == "none"]
+    regs = [r for r, first in usable(s) if first and condition_kind(r) == "none"]
     if not regs:
         return None
     items = items_of(ctx.rng.choice(regs), setting_of(s), ctx.rng)
@@ -210,6 +274,8 @@ def wrong_dose(ctx: Ctx, s: Syndrome) -> Built | None:
     items, p = case
     k = ctx.rng.randrange(len(items))
     it = items[k]
+    if it.cap_mg_day is not None:  # a weight-based dose with a daily maximum: double may still be the maximum
+        return None
     factor = ctx.rng.choice([0.5, 0.5, 2.0, 0.25])
     field_ = next(f for f in ("dose_mg_per_kg", "dose_units", "dose_mg") if getattr(it, f) is not None)
     bad = replace(it, **{field_: _nice_amount(getattr(it, field_) * factor)})
@@ -231,6 +297,8 @@ def wrong_frequency(ctx: Ctx, s: Syndrome) -> Built | None:
     items, p = case
     k = ctx.rng.choice([n for n, i in enumerate(items) if i.interval_h in _SLOWER])
     it = items[k]
+    if it.cap_mg_day is not None:
+        return None
     bad = replace(it, interval_h=float(ctx.rng.choice(_SLOWER[int(it.interval_h)])))
     if any(matches(replace(bad, days=None), ri) for ri in guideline_items(s, it.drug)):
         return None
@@ -268,6 +336,8 @@ def wrong_route(ctx: Ctx, s: Syndrome) -> Built | None:
     setting = setting_of(s)
     for k, it in enumerate(items):
         other = "IV" if it.route == "PO" else "PO" if it.route == "IV" else None
+        if it.cap_mg_day is not None:
+            continue
         ex = {e.route: e for e in examples(it.drug)}
         if other is None or other not in ex or any(other in ri.route.split("/") for ri in guideline_items(s, it.drug)):
             continue

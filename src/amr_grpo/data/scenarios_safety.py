@@ -1,6 +1,6 @@
 """Safety scenarios for synthetic cases: renal dose missed, a drug to avoid at this CrCl, allergy, pregnancy and
 interaction conflicts. A conflict with a guideline drug of the syndrome calls for Modify (use the safe alternative);
-a conflicting drug with no place in the syndrome's regimens calls for Reject.
+a conflicting drug with no place in this infection (no regimen of the syndrome or its group) calls for Reject.
 Try it: python -c "import random; from amr_grpo.data.scenarios import Ctx; from amr_grpo.data.scenarios_safety import *; from amr_grpo.guidelines import load_kb; print(allergy_modify(Ctx(random.Random(0)), load_kb().syndrome('animal bite')))"
 """
 
@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from amr_grpo.data.dosing import renal_for
-from amr_grpo.data.patients import profile_for
 from amr_grpo.data.phrasing import Item, display_name
-from amr_grpo.data.regimens import condition_kind, examples, items_of, syndrome_drugs, usable
-from amr_grpo.data.scenarios import (Built, Ctx, _allergy_text, brief, dose_line, dosed, first_safe, names, patient,
-                                     pregnancy_blocks, problems, quiet_meds, setting_of)
+from amr_grpo.data.regimens import condition_kind, examples, items_of, usable
+from amr_grpo.data.scenarios import (Built, Ctx, _allergy_text, dose_line, dosed, first_safe, group_drugs, names,
+                                     patient, pregnancy_blocks, pregnancy_possible, problems, quiet_meds, setting_of)
 from amr_grpo.guidelines import Syndrome
 
 
@@ -29,7 +28,7 @@ def _band_crcl(ctx: Ctx, band) -> float:
 
 
 def renal_missed(ctx: Ctx, s: Syndrome) -> Built | None:
-    items = _plain_regimen(ctx, s)
+    items = _plain_regimen(ctx, s, first_only=True)
     if not items:
         return None
     bands = [(k, b) for k, it in enumerate(items) for b in ctx.kb.drug(it.drug).renal
@@ -47,7 +46,7 @@ def renal_missed(ctx: Ctx, s: Syndrome) -> Built | None:
 
 
 def renal_avoid(ctx: Ctx, s: Syndrome) -> Built | None:
-    items = _plain_regimen(ctx, s)
+    items = _plain_regimen(ctx, s, first_only=True)
     if not items:
         return None
     for it in items:
@@ -83,9 +82,10 @@ def allergy_modify(ctx: Ctx, s: Syndrome) -> Built | None:
 
 
 def _outsider(ctx: Ctx, s: Syndrome, ok) -> Item | None:
-    """A drug with no place in this syndrome's regimens, in the setting's usual route, for which ok(drug) holds."""
+    """A drug with no place in this infection (no regimen of the syndrome or its group uses it), in the setting's
+    usual route, for which ok(drug) holds."""
     route = "PO" if setting_of(s) == "OPD" else "IV"
-    keys = sorted(d.key for d in ctx.kb.drugs if d.key not in syndrome_drugs(s) and ok(d.key))
+    keys = sorted(d.key for d in ctx.kb.drugs if d.key not in group_drugs(s) and ok(d.key))
     ctx.rng.shuffle(keys)
     for key in keys:
         ex = [e for e in examples(key) if e.route == route]
@@ -115,8 +115,9 @@ def allergy_reject(ctx: Ctx, s: Syndrome) -> Built | None:
     return Built("Reject", ["allergy_conflict"], [bad], alt[0], p, notes)
 
 
-def male_only(s: Syndrome) -> bool:
-    return profile_for(f"{s.key} {s.name}")[0] == "M"
+def effect_of(ctx: Ctx, drug: str, medicine: str) -> str:
+    """The interaction's effect as the knowledge base states it for this medicine, without its final period."""
+    return ctx.kb.interactions(drug, [medicine])[0].effect.rstrip(". ")
 
 
 def _weeks_for(ctx: Ctx, drug: str) -> float | None:
@@ -127,10 +128,10 @@ def _weeks_for(ctx: Ctx, drug: str) -> float | None:
 
 
 def pregnancy_modify(ctx: Ctx, s: Syndrome) -> Built | None:
-    if male_only(s):
+    if not pregnancy_possible(s):
         return None
-    for reg, _ in usable(s):
-        if condition_kind(reg) != "none":
+    for reg, first in usable(s):
+        if condition_kind(reg) != "none" or not first:
             continue
         items = items_of(reg, setting_of(s), ctx.rng)
         for it in items:
@@ -148,7 +149,7 @@ def pregnancy_modify(ctx: Ctx, s: Syndrome) -> Built | None:
 
 
 def pregnancy_reject(ctx: Ctx, s: Syndrome) -> Built | None:
-    if s.no_antibiotic or male_only(s):
+    if s.no_antibiotic or not pregnancy_possible(s):
         return None
     bad = _outsider(ctx, s, lambda k: _weeks_for(ctx, k) is not None)
     if bad is None:
@@ -178,7 +179,7 @@ def _medicine_for(ctx: Ctx, drug: str) -> str | None:
 
 
 def interaction_modify(ctx: Ctx, s: Syndrome) -> Built | None:
-    items = _plain_regimen(ctx, s)
+    items = _plain_regimen(ctx, s, first_only=True)
     if not items:
         return None
     for it in items:
@@ -189,8 +190,8 @@ def interaction_modify(ctx: Ctx, s: Syndrome) -> Built | None:
         alt = first_safe(ctx, s, p, avoid={it.drug})
         if not alt:
             return None
-        effect = brief(ctx.kb.interactions(it.drug, [med])[0].effect, 8)
-        notes = {"regimen": f"{display_name(it.drug)} with {med}: {effect}; use {names(alt[0])}."}
+        notes = {"regimen": f"{display_name(it.drug)} with {med}: {effect_of(ctx, it.drug, med)}; use "
+                            f"{names(alt[0])}."}
         return Built("Modify", ["interaction"], items, alt[0], p, notes)
     return None
 
@@ -206,7 +207,6 @@ def interaction_reject(ctx: Ctx, s: Syndrome) -> Built | None:
     alt = first_safe(ctx, s, p)
     if not alt:
         return None
-    effect = brief(ctx.kb.interactions(bad.drug, [med])[0].effect, 8)
-    notes = {"regimen": f"{display_name(bad.drug)} has no place here, and with {med}: {effect}; "
-                        f"use {names(alt[0])}."}
+    notes = {"regimen": f"{display_name(bad.drug)} has no place here, and with {med}: "
+                        f"{effect_of(ctx, bad.drug, med)}; use {names(alt[0])}."}
     return Built("Reject", ["interaction"], [bad], alt[0], p, notes)

@@ -3,9 +3,10 @@
 Every syndrome entry is covered; decisions come in fixed proportions (35% Approve, 40% Modify, 25% Reject) and each
 decision's scenarios take turns (scenarios*.py). Each case: a patient profile, diagnosis and setting, the
 prescription in clinician phrasing, the ground truth (decision, issue codes, recommended regimen, citation, the
-risk-factor flags) and a short reference validation in the policy format (prompts.format_validation).
-Only `random.Random(seed)` is used and everything is iterated in sorted order, so a seed gives a byte-identical file.
-Synthetic data for research, not for clinical use.
+risk-factor flags) and a short reference validation in the policy format (reference.py). A share of the cases
+(`notes`) give the patient as a free-text clinical note (notes.py) instead of structured fields; the ground truth
+stays structured. Only seeded `random.Random` streams are used and everything is iterated in sorted order, so a
+seed gives a byte-identical file. Synthetic data for research, not for clinical use.
 Try it: amr-grpo synth -n 600 --seed 0 -o data/cases.jsonl
 """
 
@@ -15,21 +16,25 @@ import json
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from amr_grpo.data import scenarios_safety as safety
 from amr_grpo.data import scenarios_stewardship as stewardship
-from amr_grpo.data.phrasing import Item, canonical_text, clinician_text, display_name
-from amr_grpo.data.prompts import STEP_TITLES, format_validation
-from amr_grpo.data.regimens import syndrome_drugs
-from amr_grpo.data.scenarios import (Built, Ctx, approve, brief, dose_line, names, pregnancy_blocks, wrong_dose,
-                                     wrong_duration, wrong_frequency, wrong_route)
+from amr_grpo.data.notes import Note, render_note
+from amr_grpo.data.patients import Unfit
+from amr_grpo.data.phrasing import clinician_text
+from amr_grpo.data.reference import citation, reference_text
+from amr_grpo.data.regimens import with_weight
+from amr_grpo.data.scenarios import (Built, Ctx, approve, group_drugs, pregnancy_blocks, wrong_dose, wrong_duration,
+                                     wrong_frequency, wrong_route)
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome
 from amr_grpo.records import Patient
 
 SHARES = {"Approve": 0.35, "Modify": 0.40, "Reject": 0.25}
+NOTES_SHARE = 0.25  # default share of cases whose patient is a free-text clinical note
 # scenario -> (decision, builder, weight within its decision)
 SCENARIOS = {
     "approve": ("Approve", approve, 1),
@@ -43,6 +48,7 @@ SCENARIOS = {
     "pregnancy_modify": ("Modify", safety.pregnancy_modify, 1),
     "interaction_modify": ("Modify", safety.interaction_modify, 1),
     "wrong_drug_for_setting": ("Modify", stewardship.wrong_drug_for_setting, 2),
+    "unneeded_addon": ("Modify", stewardship.unneeded_addon, 1),
     "prolonged_prophylaxis": ("Modify", stewardship.prolonged_prophylaxis, 1),
     "deescalation_due": ("Modify", stewardship.deescalation_due, 1),
     "no_antibiotic_indicated": ("Reject", stewardship.no_antibiotic, 4),
@@ -52,34 +58,20 @@ SCENARIOS = {
     "interaction_reject": ("Reject", safety.interaction_reject, 1),
     "wrong_drug_reject": ("Reject", stewardship.wrong_drug_for_setting, 1),
 }
-PATHOGENS = [
-    (("hap", "vap", "hospital-acquired pneumonia"), "hospital Gram-negatives incl. Pseudomonas and Acinetobacter"),
-    (("pneumonia", "cap_", "copd"), "pneumococcus, H. influenzae and atypicals"),
-    (("cystitis", "pyelo", "cauti", "uti"), "E. coli and other Enterobacterales"),
-    (("mrsa",), "MRSA"), (("cellulitis", "fasciitis"), "streptococci and S. aureus"),
-    (("bite",), "Pasteurella, streptococci and anaerobes"), (("diabetic foot", "dfi"), "staphylococci, streptococci "
-                                                                                        "and Gram-negatives"),
-    (("meningitis",), "pneumococcus, meningococcus (Listeria if older)"),
-    (("enteric", "typhoid"), "Salmonella Typhi/Paratyphi"), (("cholera",), "Vibrio cholerae"),
-    (("difficile",), "Clostridioides difficile"), (("diarrhoea", "diarrhea"), "mostly viral or toxin-mediated"),
-    (("peritonitis", "appendic", "cholecyst", "divertic"), "Enterobacterales and anaerobes"),
-    (("amoebic",), "Entamoeba histolytica"), (("neutropeni",), "Gram-negatives incl. Pseudomonas"),
-    (("sepsis", "septic"), "Gram-negative bacilli and S. aureus"), (("pharyngitis",), "group A streptococcus"),
-    (("urti", "bronchitis", "sinusitis", "otitis", "aom", "aufi"), "mostly viruses"),
-    (("scrub",), "Orientia tsutsugamushi"), (("epididymo",), "N. gonorrhoeae/chlamydia or enteric organisms"),
-    (("colorectal",), "skin and bowel flora"), (("prophyla", "surgery"), "skin flora"),
-]
 SETTINGS = {"OPD": ["OPD", "Outpatient clinic", "OPD"], "ward": ["Ward", "Medical ward", "Inpatient ward"],
             "ICU": ["ICU", "Medical ICU"]}
 
 
-def pathogens(s: Syndrome) -> str:
-    text = f"{s.key} {s.name}".lower()
-    return next((p for words, p in PATHOGENS if any(w in text for w in words)), "the usual organisms of this syndrome")
+# synonyms that name a woman's operation or pregnancy: not the diagnosis of a man, or of a woman who is not pregnant
+_OBSTETRIC = re.compile(r"caesarean|cesarean|c-section|lscs|obstetric|puerper|postpartum", re.I)
+_GYNAECOLOGICAL = re.compile(r"hysterectomy|gyn", re.I)
 
 
 def _diagnosis(ctx: Ctx, s: Syndrome, b: Built) -> str:
-    options = [s.name] + [x for x in s.synonyms if len(x) > 4 and (ctx.kb.syndrome(x, s.setting) or s).key == s.key]
+    p = b.patient
+    options = [s.name] + [x for x in s.synonyms if len(x) > 4 and (ctx.kb.syndrome(x, s.setting) or s).key == s.key
+                          and not (_OBSTETRIC.search(x) and not p.pregnant)
+                          and not (_GYNAECOLOGICAL.search(x) and p.sex != "F")]
     text = s.name if ctx.rng.random() < 0.6 else ctx.rng.choice(options)
     if b.condition:
         text += f"; {b.condition}"
@@ -88,20 +80,11 @@ def _diagnosis(ctx: Ctx, s: Syndrome, b: Built) -> str:
     return text
 
 
-def _setting(ctx: Ctx, s: Syndrome) -> str:
-    return ctx.rng.choice(SETTINGS[s.setting]) if s.setting in SETTINGS else s.setting
-
-
-def safety_text(ctx: Ctx, p: Patient, drugs: list[str]) -> str:
-    crcl = p.crcl_ml_min
-    parts = [f"CrCl {crcl:g} mL/min, {'renal impairment' if crcl < 60 else 'normal'}"]
-    parts.append("allergy: " + ", ".join(p.allergies) if p.allergies else "no allergies")
-    if p.pregnant:
-        parts.append(f"pregnant, {p.gestation_weeks:g} weeks")
-    hits = sorted({f"{d} with {m}" for d in drugs for m in p.current_medicines if ctx.kb.interactions(d, [m])})
-    parts.append("interaction: " + ", ".join(hits) if hits else "no interactions")
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:] + "."
+def _setting(ctx: Ctx, s: Syndrome, b: Built) -> str:
+    """The syndrome's setting, or the ward when the case's condition says the patient is admitted (an alternative
+    for admitted patients: ceftriaxone IV for dysentery)."""
+    where = "ward" if re.search(r"\badmitted\b|\binpatient\b", b.condition, re.I) else s.setting
+    return ctx.rng.choice(SETTINGS[where]) if where in SETTINGS else where
 
 
 def flags(ctx: Ctx, p: Patient, drugs: list[str]) -> list[str]:
@@ -115,75 +98,6 @@ def flags(ctx: Ctx, p: Patient, drugs: list[str]) -> list[str]:
     if p.crcl_ml_min is not None and p.crcl_ml_min < 60:
         out.append("renal_impairment")
     return out
-
-
-_STEWARD = re.compile(r"cultur|stop|de-?escalat|review|source control|short course|rehydrat|remove|debridement|"
-                      r"before incision|rabies|without waiting|widal|no antibiotic|torsion|defervescence", re.I)
-
-
-def _stewardship(s: Syndrome, b: Built) -> str:
-    if "stewardship" in b.notes:
-        return b.notes["stewardship"]
-    for point in (brief(k.replace(" (GK)", ""), 14) for k in s.key_points):
-        if _STEWARD.search(point) and not re.search(r"PDF|GK|extracted|%|calls for", point):
-            return point + "."
-    return "Send cultures before the first dose and review at 48-72 h." if s.setting != "OPD" else \
-        "Review at 48-72 h and stop at the end of the course."
-
-
-def _same(a: list[Item] | None, b: list[Item] | None) -> bool:
-    strip = (lambda xs: [(i.drug, i.route, i.interval_h, i.dose_mg, i.dose_mg_per_kg, i.dose_units) for i in xs])
-    return a is not None and b is not None and strip(a) == strip(b)
-
-
-RENAL_TABLE = "Table 14.1"  # ICMR 2019 renal dose modification table
-
-
-def citation(ctx: Ctx, s: Syndrome, b: Built) -> str:
-    """The reference line: the syndrome's source, then the ICMR 2019 Table 14.1 rows the renal reasoning rests on.
-
-    A general-knowledge (GK) syndrome row names no guideline: it is cited as what it is ("General clinical knowledge,
-    not verified against a source"), without the row's notes on where the knowledge base looked. The Table 14.1 rows:
-    the band (other than no change) of every recommended drug given over days at the patient's CrCl, and of a
-    prescribed drug the reference avoids for renal function."""
-    parts = {(s.source.guideline if s.source.confidence == "GK" else s.citation): None}
-    crcl = b.patient.crcl_ml_min
-    items = list(b.recommended or [])
-    if "renal_contraindicated" in b.issues:
-        items += b.prescribed
-    for it in (i for i in items if i.interval_h != 0):  # a single dose is not renally dosed
-        band = ctx.kb.renal_band(it.drug, crcl, it.route) if crcl is not None else None
-        if band and band.action != "no_change" and (band.source.section or "").startswith(RENAL_TABLE):
-            parts.setdefault(band.source.cite(), None)
-    return "; ".join(parts)
-
-
-def reference_text(ctx: Ctx, s: Syndrome, b: Built, diagnosis: str, setting: str, cite: str) -> tuple[str, str]:
-    """(reference validation, recommended regimen text)."""
-    p, rec = b.patient, b.recommended
-    who = f"{p.age:g}-year-old " + ("pregnant woman" if p.pregnant else "man" if p.sex == "M" else "woman")
-    link = "for" if "prophyla" in diagnosis.lower() else "with"
-    if rec is None:
-        dose, duration = "No antibiotic dose applies.", "No antibiotic course is needed."
-    else:
-        dose = f"{dose_line(rec)} is correct." if _same(b.prescribed, rec) else f"Give {dose_line(rec)}."
-        days = sorted({i.days for i in rec if i.days})
-        duration = ("A single dose is the full course." if all(i.interval_h == 0 for i in rec) else
-                    f"{days[0]:g} days is the guideline duration." if len(days) == 1 else
-                    ", ".join(f"{display_name(i.drug)} {i.days:g} days" for i in rec if i.days) + " as per guideline."
-                    if days else "Duration follows the clinical response and source control.")
-    texts = {
-        "Clinical picture": f"{who} {link} {diagnosis[0].lower() + diagnosis[1:]}.",
-        "Pathogen and setting": f"{setting}; likely {pathogens(s)}.",
-        "Regimen choice": b.notes.get("regimen", f"{names(rec)} is the guideline choice." if rec else ""),
-        "Dose route frequency": b.notes.get("dose", dose),
-        "Duration": b.notes.get("duration", duration),
-        "Patient factors and safety": safety_text(ctx, p, [i.drug for i in b.prescribed + (rec or [])]),
-        "Stewardship": _stewardship(s, b),
-    }
-    regimen = canonical_text(rec) if rec else f"No antibiotic; {b.supportive}"
-    steps = [(t, texts[t]) for t in STEP_TITLES]
-    return format_validation(steps, b.decision, regimen, cite), regimen
 
 
 def _prescription(ctx: Ctx, s: Syndrome, b: Built) -> str:
@@ -206,22 +120,30 @@ def all_issues(ctx: Ctx, s: Syndrome, b: Built) -> list[str]:
             extra.append("pregnancy_contraindicated")
         if ctx.kb.interactions(it.drug, p.current_medicines):
             extra.append("interaction")
-        if it.drug not in syndrome_drugs(s) and ctx.kb.drug(it.drug).aware_for(it.route) == "Reserve" \
+        if it.drug not in group_drugs(s) and ctx.kb.drug(it.drug).aware_for(it.route) == "Reserve" \
                 and b.decision != "Approve":
             extra.append("reserve_empiric")
         found += [x for x in extra if x not in found]
     return found
 
 
-def to_record(ctx: Ctx, case_id: str, s: Syndrome, b: Built) -> dict[str, Any]:
-    diagnosis, setting = _diagnosis(ctx, s, b), _setting(ctx, s)
+def finalize(b: Built) -> Built:
+    """The case as given to this patient: a weight-based dose with a daily maximum becomes the patient's dose."""
+    w = b.patient.weight_kg or 60.0
+    rec = with_weight(b.recommended, w) if b.recommended is not None else None
+    return replace(b, prescribed=with_weight(b.prescribed, w), recommended=rec)
+
+
+def to_record(ctx: Ctx, case_id: str, s: Syndrome, b: Built, note: str | None = None) -> dict[str, Any]:
+    """The case as one JSON record; `note` replaces the structured patient with that free-text clinical note."""
+    diagnosis, setting = _diagnosis(ctx, s, b), _setting(ctx, s, b)
     prescription = _prescription(ctx, s, b)
     cite = citation(ctx, s, b)
     reference, regimen = reference_text(ctx, s, b, diagnosis, setting, cite)
     drugs = [i.drug for i in b.prescribed + (b.recommended or [])]
     return {
         "id": case_id,
-        "patient": b.patient.to_dict(),
+        "patient": note if note is not None else b.patient.to_dict(),
         "diagnosis": diagnosis,
         "setting": setting,
         "prescription": prescription,
@@ -233,6 +155,17 @@ def to_record(ctx: Ctx, case_id: str, s: Syndrome, b: Built) -> dict[str, Any]:
         "flags": flags(ctx, b.patient, drugs),
         "syndrome": s.key,
     }
+
+
+@dataclass
+class Generated:
+    """One generated case: the record as written, and the scenario's structured truth (for the invariant tests)."""
+
+    record: dict[str, Any]
+    built: Built
+    syndrome: Syndrome
+    scenario: str
+    note: Note | None = None  # the free-text patient, when the record gives one
 
 
 class _Deck:
@@ -252,19 +185,32 @@ class _Deck:
         self.queue = [x for x in self.queue if x != item]
 
 
+def _build(builder, ctx: Ctx, s: Syndrome) -> Built | None:
+    """The scenario's case for this syndrome, or None when it does not fit (the builder says so or the patient
+    profile cannot hold it)."""
+    try:
+        return builder(ctx, s)
+    except Unfit:
+        return None
+
+
 def _feasible(syndromes: list[Syndrome], rng: random.Random) -> dict[str, list[Syndrome]]:
     """The syndromes each scenario can build a case for (a few seeded tries each), so draws are not wasted."""
     probe = Ctx(rng)
     out = {}
     for name, (decision, builder, _) in SCENARIOS.items():
         out[name] = [s for s in syndromes
-                     if any((b := builder(probe, s)) is not None and b.decision == decision for _ in range(6))]
+                     if any((b := _build(builder, probe, s)) is not None and b.decision == decision for _ in range(6))]
     return out
 
 
-def generate(n: int, seed: int) -> list[dict[str, Any]]:
+def generate_cases(n: int, seed: int, notes: float = NOTES_SHARE) -> list[Generated]:
+    """n cases for a seed; a `notes` share of them (0-1) with the patient as a free-text note. Which cases are notes
+    and how each note reads come from their own seeded stream, so the share changes nothing else."""
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
+    if not 0.0 <= notes <= 1.0:
+        raise UserError(f"--notes must be a share between 0 and 1, got {notes}")
     rng = random.Random(seed)
     ctx = Ctx(rng)
     syndromes = sorted(ctx.kb.syndromes, key=lambda s: s.key)
@@ -287,9 +233,13 @@ def generate(n: int, seed: int) -> list[dict[str, Any]]:
                 continue
             s = deck.draw()
             want, builder, _ = SCENARIOS[name]
-            built = builder(ctx, s)
+            built = _build(builder, ctx, s)
             if built is not None and built.decision == decision:
-                cases.append(to_record(ctx, f"synth-{seed}-{i:04d}", s, built))
+                built = finalize(built)
+                note_rng = random.Random(f"note-{seed}-{i}")  # str seeds hash with SHA-512: stable across processes
+                note = render_note(built, s, note_rng) if note_rng.random() < notes else None
+                record = to_record(ctx, f"synth-{seed}-{i:04d}", s, built, note.text if note else None)
+                cases.append(Generated(record, built, s, name, note))
                 break
             fails[name, s.key] += 1
             if fails[name, s.key] >= 6:  # this scenario does not fit this syndrome
@@ -299,10 +249,15 @@ def generate(n: int, seed: int) -> list[dict[str, Any]]:
     return cases
 
 
-def write_cases(n: int, seed: int, out: Path) -> dict[str, dict[str, int]]:
+def generate(n: int, seed: int, notes: float = NOTES_SHARE) -> list[dict[str, Any]]:
+    """The records of generate_cases."""
+    return [g.record for g in generate_cases(n, seed, notes)]
+
+
+def write_cases(n: int, seed: int, out: Path, notes: float = NOTES_SHARE) -> dict[str, dict[str, int]]:
     """Generate and write one JSON object per line (keys in a fixed order); returns decision -> scenario -> count
     (the scenario is the first issue code, "guideline regimen" for Approve)."""
-    cases = generate(n, seed)
+    cases = generate(n, seed, notes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
