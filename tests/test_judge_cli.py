@@ -70,14 +70,14 @@ def test_bad_lines_are_reported_as_file_line_and_the_rest_still_scored(tmp_path)
     assert f"{src}:2: not valid JSON" in r.output
     assert f"{src}:4: metrics: unknown metric(s) 'bogus'" in r.output
     assert f"{src}:5: expected a JSON object" in r.output and f"{src}:6: model_output" in r.output
-    rows = read(out)  # one output line per non-blank input line, in order
+    rows = read(out)  # one output line per non-blank input line, in order, each naming its input line
     assert [("scores" in x, x.get("line")) for x in rows] == [
-        (True, None),
+        (True, 1),
         (False, 2),
         (False, 4),
         (False, 5),
         (False, 6),
-        (True, None),
+        (True, 7),
     ]
     assert rows[2]["error"]["field"] == "metrics" and rows[2]["error"]["code"] == "validation_error"
 
