@@ -16,14 +16,12 @@ Knobs (keywords or attributes, changeable while running; fractions draw from an 
     quota_exhausted every request gets Groq's daily-quota 429 (retry-after `quota_retry_after`, default 3600 s)
     default_score   the score of every metric in default answers (default 4)
     api_key         when set, requests without `Authorization: Bearer <api_key>` get 401
-    echo_auth       a status (e.g. 401, 400, 429): every completion request gets it, with an error body that quotes
-                    the request's Authorization header, as some proxies do (the key-scrubbing tests)
+    echo_auth       a status (401, 400, 429): every completion gets it, quoting the Authorization header (a proxy)
 `.script(contains, answer=None, status=200, headers=None, times=None, latency=None, hang=False)`: a canned answer for
 requests whose message text contains `contains` (the first with uses left wins; scripts beat the knobs). `answer`:
 the content (str), a dict (sent as JSON), a callable `(body) -> str | dict`, or, with status >= 400, the error body.
-Recorded: `.requests` (path, headers with lower-case keys, body, prompt text, status, time), `.statuses`; `.reset()`
-clears the records. As a process: `python tests/fake_openai.py --latency 0.2` prints the base URL and serves until
-killed; `GET /_fake/stats` -> {"requests", "statuses"}; `FakeOpenAIProcess(**knobs)` wraps that.
+`.requests` (path, lower-case headers, body, prompt, status, time), `.statuses`, `.reset()`. As a process:
+`python tests/fake_openai.py --latency 0.2` prints its URL; GET /_fake/stats counts; FakeOpenAIProcess wraps it.
 """
 
 from __future__ import annotations
@@ -227,7 +225,7 @@ class FakeOpenAI:
         if self.echo_auth:  # a proxy that quotes what it received
             said = {401: "Invalid API Key", 429: QUOTA_MESSAGE}.get(self.echo_auth, "Bad request")
             auth = rec.headers.get("authorization", "")
-            body = _error(f"{said}; request headers: Authorization: {auth}", "proxy_error", None)
+            body = _error(f"received Authorization: {auth}; {said}", "proxy_error", None)
             body["error"]["received_headers"] = {"authorization": auth}
             return self.echo_auth, {}, body
         s = self._pick_script(rec.prompt)
@@ -320,13 +318,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        fake = self.server_fake
-        if self.path.startswith("/_fake/stats"):
-            with fake._lock:
-                stats = {"requests": len(fake.requests), "statuses": dict(Counter(fake.statuses))}
+        fake, path = self.server_fake, self.path.rstrip("/")
+        with fake._lock:
+            stats = {"requests": len(fake.requests), "statuses": dict(Counter(fake.statuses))}
+        refused = fake.api_key is not None and self.headers.get("authorization") != f"Bearer {fake.api_key}"
+        if path.startswith("/_fake/stats"):
             self._send(200, {}, stats)
-        elif self.path.rstrip("/").endswith("/models"):
-            self._send(200, {}, {"object": "list", "data": [{"id": "fake-judge", "object": "model"}]})
+        elif path.endswith("/models"):  # what a probe asks: no tokens spent
+            models = {"object": "list", "data": [{"id": "fake-judge", "object": "model"}]}
+            self._send(*((401, {}, _error("Invalid API Key", "auth", None)) if refused else (200, {}, models)))
         else:
             self._send(404, {}, _error(f"Unknown path {self.path}", "invalid_request_error", "unknown_url"))
 
