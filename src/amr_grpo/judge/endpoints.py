@@ -110,6 +110,8 @@ class EndpointPool:
         """The index of the endpoint for a call of `tokens` estimated tokens, or None when every one is skipped."""
         now = time.monotonic()
         n = len(self.states)
+        if n == 1:  # the usual case: nothing to choose
+            return 0 if self.states[0].live(now, tokens) else None
         order = [(self._next + k) % n for k in range(n)]
         live = [i for i in order if self.states[i].live(now, tokens)]
         if not live:
