@@ -5,15 +5,19 @@ Run: .venv/bin/pytest tests/test_ledger.py
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
 import stat
 
 import pytest
+from fake_openai import FakeOpenAI
 
-from amr_grpo.judge.base import Usage
+from amr_grpo.judge.base import EvalRequest, Usage
+from amr_grpo.judge.engine import JudgeConfig, JudgeEngine
 from amr_grpo.judge.ledger import NOTES_KEPT, LatencySketch, Ledger
+from amr_grpo.judge.llm import OpenAIJudge
 
 
 def exact(values: list[float], q: float) -> float:
@@ -108,3 +112,33 @@ def test_a_saved_dict_from_other_bins_is_refused_not_mixed():
     d["ratio"] = 1.1
     with pytest.raises(ValueError, match="other bins"):
         LatencySketch.from_dict(d)
+
+
+def test_a_resumed_engine_adds_to_the_saved_ledger(tmp_path):
+    """What train.py does on --resume: the engine of the new process continues the saved counts."""
+
+    def engine(url: str) -> JudgeEngine:
+        cfg = JudgeConfig(backend="openai", base_url=url, model="m", cache_path=None)
+        return JudgeEngine(OpenAIJudge(url, "m", api_key="k"), cfg)
+
+    def score(e: JudgeEngine, ids: range) -> None:
+        async def go():
+            await e.score_many([EvalRequest(f"case {i}", f"Decision: Approve {i}") for i in ids])
+            await e.aclose()
+        asyncio.run(go())
+
+    path = tmp_path / "judge_ledger.json"
+    with FakeOpenAI() as fake:
+        first = engine(fake.base_url)
+        score(first, range(3))
+        first.ledger.write(path)  # saved with checkpoint-N; then the process is killed
+        second = engine(fake.base_url)
+        second.ledger.merge(Ledger.load(path))
+        score(second, range(3, 5))
+        third = engine(fake.base_url)
+        third.ledger = Ledger.load(path)  # putting a loaded ledger in place counts there too
+        score(third, range(5, 6))
+        assert len(fake.requests) == 6
+    per_endpoint = second.ledger.to_dict()["endpoints"]["127.0.0.1"]["calls"]
+    assert (second.ledger.calls, second.ledger.evaluations, per_endpoint) == (5, 5, 5)  # 3 saved + 2 now
+    assert (third.ledger.calls, third.ledger.to_dict()["endpoints"]["127.0.0.1"]["calls"]) == (4, 4)  # 3 + 1

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,7 +37,6 @@ from amr_grpo.metrics import rubric_version
 from amr_grpo.records import Verdict
 
 __all__ = ["JudgeConfig", "JudgeEngine"]
-log = logging.getLogger("amr_grpo.judge")
 STOPPING = ("quota_exhausted", "budget_exhausted", "unreachable")  # the configured fallback applies
 Outcome = Verdict | JudgeError
 
@@ -50,16 +48,25 @@ class JudgeEngine:
     def __init__(self, judge: Judge, settings: JudgeConfig | None = None, fallback: Judge | None = None):
         self.judge = judge
         self.cfg = settings or JudgeConfig(backend=judge.backend)  # type: ignore[arg-type]
-        self.ledger = Ledger(judge.backend, judge.model, self.cfg.price_per_1k_prompt, self.cfg.price_per_1k_completion)
+        ledger = Ledger(judge.backend, judge.model, self.cfg.price_per_1k_prompt, self.cfg.price_per_1k_completion)
+        self.meter = Meter(self.cfg, ledger, self._endpoints(), judge.backend)  # first: a config error raises
         self.cache = VerdictCache(self.cfg.cache_path) if self.cfg.cache_path and judge.backend != "rules" else None
         self._fallback = fallback
         self._tag = getattr(judge, "cache_tag", "")
-        self.meter = Meter(self.cfg, self.ledger, self._endpoints(), judge.backend)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: dict[str, asyncio.Future] = {}
         self._metered = hasattr(judge, "meter")
         if self._metered:
             judge.meter = self.meter
+
+    @property
+    def ledger(self) -> Ledger:
+        """What this engine spent; `engine.ledger.merge(Ledger.load(path))` continues an earlier run's counts."""
+        return self.meter.ledger
+
+    @ledger.setter
+    def ledger(self, value: Ledger) -> None:  # a ledger put in its place is the one every call is counted in
+        self.meter.ledger = value
 
     def _endpoints(self) -> list[Endpoint]:
         """The judge's endpoints with their quotas (the LLM half's for hybrid), or one for a judge without them."""

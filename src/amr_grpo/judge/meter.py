@@ -37,7 +37,7 @@ class Meter:
         self.pool = EndpointPool(endpoints)
         if backend != "rules":
             for st in self.pool.states:
-                ledger.endpoints[st.spec.name] = EndpointLedger(str(st.spec.base_url or ""), str(st.spec.model))
+                self._endpoint_ledger(st.spec.name)
         self.stop_until = 0.0  # monotonic time before which no call is made (quota or budget spent)
         self.stop_kind = ""
         self._pending_calls = 0  # calls started and not yet recorded in the ledger
@@ -45,6 +45,10 @@ class Meter:
 
     def bind(self) -> None:
         self.pool.bind()
+
+    def _endpoint_ledger(self, name: str) -> EndpointLedger:
+        spec = next(st.spec for st in self.pool.states if st.spec.name == name)
+        return self.ledger.endpoints.setdefault(name, EndpointLedger(str(spec.base_url or ""), str(spec.model)))
 
     async def before_call(self, prompt_tokens: int, completion_tokens: int) -> int:
         """Stop if the quota or budget is spent (counting calls in flight at their estimate), pick the endpoint,
@@ -86,9 +90,9 @@ class Meter:
         name = st.spec.name if self.backend != "rules" else ""
         self.ledger.record_call(usage, latency_s, error.kind if error else None, endpoint=name)
         if error is None:
-            if st.connect_failures and name:
-                self.ledger.endpoints[name].state = "ok"
             st.connect_failures = 0
+            if name and self._endpoint_ledger(name).state != "ok":  # it answers again (after its reset)
+                self._endpoint_ledger(name).state = "ok"
         elif error.kind == "quota_exhausted":
             wait = error.retry_after if error.retry_after is not None else math.inf
             self._skip(i, "quota_exhausted", wait, str(error))
@@ -111,8 +115,8 @@ class Meter:
         """Skip endpoint i for `wait_s`; when no endpoint is left, stop all calls (said once)."""
         st = self.pool.states[i]
         self.pool.skip(i, kind, wait_s)
-        if st.spec.name in self.ledger.endpoints:
-            self.ledger.endpoints[st.spec.name].state = st.state(time.monotonic())
+        if self.backend != "rules":
+            self._endpoint_ledger(st.spec.name).state = st.state(time.monotonic())
         if kind == "quota_exhausted" and math.isfinite(wait_s):
             self.ledger.quota_exhausted_until = clock_time(wait_s)
         if self.pool.any_live():
