@@ -354,3 +354,14 @@ def test_a_read_only_cache_gives_its_hits_and_no_traceback(tmp_path, fake_openai
         cache.parent.chmod(0o700)
     assert r.returncode == 0 and "Traceback" not in r.stderr and "read-only" in r.stderr
     assert len(fake_openai.requests) == 3 and all(x["cached"] for x in read(tmp_path / "again.jsonl"))
+
+
+def test_dry_run_shows_each_endpoint_and_the_quota_of_all_of_them_together(tmp_path):
+    cfg = tmp_path / "judge.yaml"
+    cfg.write_text("backend: openai\nendpoints:\n"
+                   "  - {api_key_env: KEY_A, rpd: 40}\n  - {api_key_env: KEY_B, rpd: 40}\n")
+    src = write(tmp_path / "in.jsonl", [{**GOOD, "model_output": f"Decision: Approve {i}"} for i in range(100)])
+    r = cli("--input", str(src), "--config", str(cfg), "--no-cache", "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert "endpoint api.groq.com/KEY_A" in r.output and "endpoint api.groq.com/KEY_B" in r.output
+    assert "100 calls exceed the 2 endpoints' daily quota of 80 requests" in r.output  # 40 + 40

@@ -28,7 +28,7 @@ def judge_cmd(
             "--input",
             "-i",
             help='JSONL, one request per line: {"patient_case": text or object, "model_output": text, '
-            '"ground_truth": text or object (optional), "metrics": "priority" | "all" | [keys] (optional), '
+            '"ground_truth": text or object (optional), "metrics": "priority" | "all" | a list of keys (optional), '
             '"id": your id (optional), "meta": {anything} (optional)}; id and meta are echoed in the output.',
         ),
     ],
