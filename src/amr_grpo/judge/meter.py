@@ -56,10 +56,10 @@ class Meter:
         self.raise_if_stopped()
         cfg, led, tokens = self.cfg, self.ledger, prompt_tokens + completion_tokens
         if cfg.budget_calls and led.calls + self._pending_calls >= cfg.budget_calls:
-            self._stop("budget_exhausted", math.inf, f"the call budget ({cfg.budget_calls} calls) is spent")
+            raise self._stop("budget_exhausted", math.inf, f"the call budget ({cfg.budget_calls} calls) is spent")
         spent = led.prompt_tokens + led.completion_tokens + self._pending_tokens
         if cfg.budget_tokens and spent + tokens > cfg.budget_tokens:
-            self._stop("budget_exhausted", math.inf, f"the token budget ({cfg.budget_tokens} tokens) is spent")
+            raise self._stop("budget_exhausted", math.inf, f"the token budget ({cfg.budget_tokens} tokens) is spent")
         i = self.pool.pick(tokens)
         if i is None:
             raise self._all_skipped()
@@ -125,10 +125,10 @@ class Meter:
             log.warning(message)
             self.ledger.note(message)
         elif not self.stopped():
-            self._stop(kind, self.pool.next_live_in(), reason, raise_=False)
+            self._stop(kind, self.pool.next_live_in(), reason)
 
     def _all_skipped(self) -> JudgeError:
-        """No endpoint can take this call now: stop until the first one can (raises; typed for the caller)."""
+        """No endpoint can take this call now: stop until the first one can; the error to raise."""
         now = time.monotonic()
         states = self.pool.states
         down = {st.down_kind for st in states if st.down_until > now}
@@ -136,7 +136,7 @@ class Meter:
         reason = "; ".join(f"{st.spec.name}: {st.state(now)}" for st in states)
         if all(st.down_until <= now for st in states):
             reason = f"the daily quota of every endpoint is spent ({reason})"
-        self._stop(kind, self.pool.next_live_in(), reason)
+        return self._stop(kind, self.pool.next_live_in(), reason)
 
     def _then(self) -> str:
         rules = self.cfg.quota_fallback == "rules" and self.backend != "rules"
@@ -156,7 +156,8 @@ class Meter:
         left = self.stop_until - time.monotonic()
         return left if math.isfinite(left) else None
 
-    def _stop(self, kind: str, wait_s: float, reason: str, raise_: bool = True) -> None:
+    def _stop(self, kind: str, wait_s: float, reason: str) -> JudgeError:
+        """Stop every call for `wait_s` (said once per stop); the error a call refused now gets."""
         if not self.stopped():  # say it once per stop
             if math.isfinite(wait_s):
                 reset = clock_time(wait_s)
@@ -170,8 +171,7 @@ class Meter:
             self.ledger.note(message)
         self.stop_until = time.monotonic() + wait_s
         self.stop_kind = kind
-        if raise_:
-            raise JudgeError(kind, reason, None if not math.isfinite(wait_s) else wait_s)
+        return JudgeError(kind, reason, None if not math.isfinite(wait_s) else wait_s)
 
 
 class RetryPolicy:
