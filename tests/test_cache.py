@@ -145,3 +145,25 @@ def test_a_file_that_is_not_a_database_is_moved_aside_and_a_valid_one_is_not(tmp
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1 and "not an SQLite database" in messages[0] and "moved it to" in messages[0]
     assert len(list(tmp_path.glob("junk.sqlite.corrupt-*"))) == 1 and not list(tmp_path.glob("other.sqlite.*"))
+
+
+def test_damage_met_in_the_middle_of_a_run_is_repaired_then_the_cache_goes_on(tmp_path, caplog):
+    path = filled(tmp_path / "judge.sqlite", 600)
+    c = VerdictCache(path)  # open and checked: the file is whole now
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # something overwrites part of it while the run goes on
+        f.seek(size // 2)
+        f.write(b"\0" * (size // 5))
+    with sqlite3.connect(path) as other:  # another process writes: this run's cached pages are stale
+        other.execute("CREATE TABLE elsewhere (x)")
+    other.close()
+    with caplog.at_level(logging.WARNING, logger="amr_grpo.judge"):
+        got = [c.get(key(i)) for i in range(600)]
+        c.put(key(1000), verdict(1000))
+        after = c.get(key(1000))
+        c.close()
+    hits = [i for i, v in enumerate(got) if v is not None]
+    # it said "read failed", turned the cache off and re-paid every call from then on, run after run
+    assert c.enabled and after == verdict(1000) and len(hits) > 300
+    assert all(got[i] == verdict(i) for i in hits)
+    assert any("repairing" in r.getMessage() for r in caplog.records) and list(tmp_path.glob("judge.sqlite.corrupt-*"))
