@@ -152,7 +152,7 @@ class VerdictCache:
                 Path(str(fresh) + suffix).unlink(missing_ok=True)
             rows = [] if _not_a_database(error) else readable_rows(self.path)
             os.close(os.open(fresh, os.O_CREAT | os.O_WRONLY, 0o600))
-            with sqlite3.connect(fresh, isolation_level=None) as new:
+            with sqlite3.connect(fresh) as new:  # one transaction: a commit per row would take minutes
                 new.execute(_SCHEMA)
                 new.executemany("INSERT OR REPLACE INTO verdicts (key, verdict, created) VALUES (?, ?, ?)", rows)
             new.close()
