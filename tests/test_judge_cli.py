@@ -322,9 +322,10 @@ def test_an_unreachable_judge_stops_the_command_before_any_work_in_one_line(tmp_
 
 
 # -- the key never leaves --------------------------------------------------------------------------------------------
-def test_a_key_echoed_by_the_provider_reaches_no_output_ledger_or_console(tmp_path):
+@pytest.mark.parametrize("status", [400, 429])
+def test_a_key_echoed_by_the_provider_reaches_no_output_ledger_or_console(tmp_path, status):
     key = "gsk_ECHOED_key_0123456789abcdef"
-    with FakeOpenAI(echo_auth=400) as echo:
+    with FakeOpenAI(echo_auth=status) as echo:
         out = tmp_path / "out.jsonl"
         r = subprocess.run(
             [sys.executable, "-m", "amr_grpo", "judge", "-i", str(SAMPLE), "--backend", "openai", "--base-url",
@@ -332,9 +333,12 @@ def test_a_key_echoed_by_the_provider_reaches_no_output_ledger_or_console(tmp_pa
             env={**os.environ, "GROQ_API_KEY": key}, capture_output=True, text=True, timeout=120,
         )
         assert all(h["authorization"] == f"Bearer {key}" for h in (q.headers for q in echo.requests))
-    assert r.returncode == 1 and "could not score" in r.stderr  # the proxy's 400 for every line
-    assert "Bearer [redacted]" in out.read_text()  # the provider's words are kept, the key masked
-    for where in (r.stdout, r.stderr, out.read_text(), (tmp_path / "out.ledger.json").read_text()):
+    ledger = (tmp_path / "out.ledger.json").read_text()
+    if status == 400:  # could not score each line; the provider's words are kept in the output, the key masked
+        assert r.returncode == 1 and "could not score" in r.stderr and "Bearer [redacted]" in out.read_text()
+    else:  # a spent quota: said once on the console and in the ledger's notes, then the rules judge scores
+        assert r.returncode == 0 and "judge quota exhausted" in r.stderr and "Bearer [redacted]" in ledger
+    for where in (r.stdout, r.stderr, out.read_text(), ledger):
         assert key not in where
 
 
