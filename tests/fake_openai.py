@@ -1,50 +1,27 @@
 """A fake OpenAI-compatible chat-completions server for tests and benchmarks (real HTTP on 127.0.0.1).
 
-It speaks `POST /v1/chat/completions` and `POST /openai/v1/chat/completions` (Groq's path), plus `GET /v1/models`,
-on a free loopback port, from a background thread. Every answer carries `usage` token counts
-(prompt_tokens = prompt characters // 4, completion_tokens = answer characters // 4, at least 1).
-
-Default answer: a valid judge JSON (the answer format of .notes/HELPERS.md)
-    {"injection_suspected": false, "critical_error": false,
-     "scores": {"<key>": {"evidence": "...", "rationale": "...", "score": <default_score>}, ...}}
-for the metric keys requested by the prompt. The requested keys are read from the last line
-`Requested metrics: k1, k2` in the messages (the rubric prompt writes it); without one, every known metric key that
-appears in the messages is used (in rubric order). When the messages contain a line `Completion ids: c1, c2`
-(group mode) the answer is `{"results": [{"id": "c1", ...one answer as above...}, ...]}`.
-
-Use it as a context manager or through the pytest fixture `fake_openai` (import it in a conftest):
-
-    with FakeOpenAI(latency=0.2, rate_429=0.1) as fake:
-        client = AsyncOpenAI(base_url=fake.base_url, api_key="test")
-        ...
-        fake.script(contains="PATIENT-42", answer={"scores": {}}, times=1)   # canned answer, once
-        assert len(fake.requests) == 3
-
-Knobs (constructor keywords or attributes, changeable while running; fractions draw from a seeded RNG):
-    latency        seconds before answering (200 and 500 answers; 429s answer at once, like a provider's limiter)
-    rate_429       fraction answered 429 with `retry-after: <retry_after>` (and `retry-after-ms`)
-    retry_after    seconds put in those 429 headers (default 0.05)
-    rate_500       fraction answered 500
-    rate_malformed fraction whose message content is not JSON
-    rate_schema    fraction whose content is JSON that violates the judge schema (a missing metric, score 7)
-    rate_hang      fraction that never answer (they wait `hang_s`, default 30 s, or until the server closes)
-    quota_exhausted  every request gets Groq's daily-quota 429: retry-after `quota_retry_after` (default 3600 s)
-                   and an error body naming "requests per day (RPD)"
-    default_score  the score of every metric in default answers (default 4)
-    api_key        when set, requests without `Authorization: Bearer <api_key>` get 401
-    seed           seed of the RNG that draws the fractions (default 0)
-
-`.script(contains=..., answer=..., status=200, headers=None, times=None, latency=None, hang=False)` adds a canned
-answer for requests whose message text contains `contains` (first matching script with uses left wins; scripts
-beat the random knobs). `answer` is the message content (str), a dict (sent as JSON content), a callable
-`(body: dict) -> str | dict`, or, with a status >= 400, the error body. `times=None` = forever.
-
-Recorded: `.requests` (list of Recorded: path, headers (lower-case keys), body dict, prompt text, status,
-time), `.statuses` (status of each answer), `.reset()` clears records, scripts and knobs stay.
-
-As a separate process (for a client in another runtime, or to keep the server off the benchmark's CPU):
-    python tests/fake_openai.py --latency 0.2 --rate-429 0.1      # prints the base URL, serves until killed
-and `GET /_fake/stats` returns {"requests": n, "statuses": {code: n}}; `FakeOpenAIProcess(**knobs)` wraps that.
+`POST /v1/chat/completions` and `/openai/v1/chat/completions` (Groq's path), `GET /v1/models`, on a free loopback port,
+from a background thread; `usage` = characters // 4 (at least 1). The default answer is a valid judge JSON
+({"injection_suspected", "critical_error", "scores": {key: {"evidence", "rationale", "score": default_score}}}) for the
+keys of the last `Requested metrics: k1, k2` line (else every metric key the messages mention); with a
+`Completion ids: c1, c2` line (group mode), {"results": [{"id": "c1", ...}, ...]}. Those lines are found in linear
+time (thousands of punctuation-only lines, as a deeply nested case renders to, once made a regex spin for minutes).
+    with FakeOpenAI(latency=0.2, rate_429=0.1) as fake:   # then AsyncOpenAI(base_url=fake.base_url, api_key="x")
+        fake.script(contains="PATIENT-42", answer={"scores": {}}, times=1)   # a canned answer, once
+Knobs (keywords or attributes, changeable while running; fractions draw from an RNG seeded by `seed`):
+    latency         seconds before a 200 or 500 (429s answer at once, like a provider's limiter)
+    rate_429        fraction answered 429 with `retry-after: <retry_after>` (default 0.05 s; and retry-after-ms)
+    rate_500, rate_malformed (content not JSON), rate_schema (JSON that breaks the judge schema), rate_hang (no
+                    answer for `hang_s`, default 30 s, or until the server closes)
+    quota_exhausted every request gets Groq's daily-quota 429 (retry-after `quota_retry_after`, default 3600 s)
+    default_score   the score of every metric in default answers (default 4)
+    api_key         when set, requests without `Authorization: Bearer <api_key>` get 401
+    echo_auth       a status (401, 400, 429): every completion gets it, quoting the Authorization header (a proxy)
+`.script(contains, answer=None, status=200, headers=None, times=None, latency=None, hang=False)`: a canned answer for
+requests whose message text contains `contains` (the first with uses left wins; scripts beat the knobs). `answer`:
+the content (str), a dict (sent as JSON), a callable `(body) -> str | dict`, or, with status >= 400, the error body.
+`.requests` (path, lower-case headers, body, prompt, status, time), `.statuses`, `.reset()`. As a process:
+`python tests/fake_openai.py --latency 0.2` prints its URL; GET /_fake/stats counts; FakeOpenAIProcess wraps it.
 """
 
 from __future__ import annotations
@@ -58,28 +35,16 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
-try:
-    import pytest
-except ImportError:  # used outside pytest (bench/, the process mode)
-    pytest = None
-
-METRIC_KEYS = (
-    "clinical_accuracy",
-    "guideline_adherence",
-    "reasoning_completeness",
-    "safety_awareness",
-    "decision_appropriateness",
-    "reference_accuracy",
-)
-_REQUESTED = re.compile(r"^\W*requested metrics\W*:\s*(.+)$", re.I | re.M)
-_IDS = re.compile(r"^\W*completion ids\W*:\s*(.+)$", re.I | re.M)
+METRIC_KEYS = ("clinical_accuracy", "guideline_adherence", "reasoning_completeness", "safety_awareness",
+               "decision_appropriateness", "reference_accuracy")
+_LABELLED = re.compile(r"\W*([a-z ]+?)\W*:\s*(.+)", re.I)  # matched one line at a time: linear
 _COMPLETION_PATHS = ("/v1/chat/completions", "/openai/v1/chat/completions", "/chat/completions")
 QUOTA_MESSAGE = (
     "Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_fake` service tier `on_demand` "
@@ -115,16 +80,27 @@ def prompt_text(body: dict[str, Any]) -> str:
     for m in body.get("messages") or []:
         c = m.get("content") if isinstance(m, dict) else None
         if isinstance(c, list):  # content parts
-            c = "\n".join(p.get("text", "") for p in c if isinstance(p, dict))
+            c = "\n".join(str(p.get("text", "")) for p in c if isinstance(p, dict))
         if isinstance(c, str):
             parts.append(c)
     return "\n".join(parts)
 
 
+def last_labelled(text: str, label: str) -> str | None:
+    """The value of the last line `<punctuation> label <punctuation>: value` (case-insensitive), else None."""
+    value = None
+    for line in text.splitlines():
+        if label in line.lower():
+            m = _LABELLED.match(line)
+            if m and m.group(1).strip().lower() == label:
+                value = m.group(2)
+    return value
+
+
 def requested_metrics(text: str) -> list[str]:
-    found = _REQUESTED.findall(text)
-    if found:
-        keys = [k.strip(" `*'\".[]") for k in found[-1].split(",")]
+    found = last_labelled(text, "requested metrics")
+    if found is not None:
+        keys = [k.strip(" `*'\".[]") for k in found.split(",")]
         return [k for k in keys if k]
     return [k for k in METRIC_KEYS if k in text]
 
@@ -134,46 +110,28 @@ def judge_answer(text: str, score: int = 4) -> dict[str, Any]:
     keys = requested_metrics(text)
 
     def one() -> dict[str, Any]:
-        return {
-            "injection_suspected": False,
-            "critical_error": False,
-            "scores": {
-                k: {"evidence": f"fake evidence for {k}", "rationale": f"fake rationale for {k}", "score": score}
-                for k in keys
-            },
-        }
+        scores = {k: {"evidence": f"fake evidence for {k}", "rationale": f"fake rationale for {k}", "score": score}
+                  for k in keys}
+        return {"injection_suspected": False, "critical_error": False, "scores": scores}
 
-    ids = _IDS.findall(text)
+    ids = last_labelled(text, "completion ids")
     if ids:
-        return {"results": [{"id": i.strip(" `*'\"."), **one()} for i in ids[-1].split(",") if i.strip()]}
+        return {"results": [{"id": i.strip(" `*'\"."), **one()} for i in ids.split(",") if i.strip()]}
     return one()
 
 
 class FakeOpenAI:
     """The server; see the module docstring. `base_url` ends in /v1, `groq_base_url` in /openai/v1."""
 
-    def __init__(
-        self,
-        *,
-        latency: float = 0.0,
-        rate_429: float = 0.0,
-        retry_after: float = 0.05,
-        rate_500: float = 0.0,
-        rate_malformed: float = 0.0,
-        rate_schema: float = 0.0,
-        rate_hang: float = 0.0,
-        hang_s: float = 30.0,
-        quota_exhausted: bool = False,
-        quota_retry_after: float = 3600.0,
-        default_score: int = 4,
-        api_key: str | None = None,
-        seed: int = 0,
-    ):
+    def __init__(self, *, latency: float = 0.0, rate_429: float = 0.0, retry_after: float = 0.05,
+                 rate_500: float = 0.0, rate_malformed: float = 0.0, rate_schema: float = 0.0, rate_hang: float = 0.0,
+                 hang_s: float = 30.0, quota_exhausted: bool = False, quota_retry_after: float = 3600.0,
+                 default_score: int = 4, api_key: str | None = None, echo_auth: int = 0, seed: int = 0):
         self.latency, self.rate_429, self.retry_after = latency, rate_429, retry_after
         self.rate_500, self.rate_malformed, self.rate_schema = rate_500, rate_malformed, rate_schema
         self.rate_hang, self.hang_s = rate_hang, hang_s
         self.quota_exhausted, self.quota_retry_after = quota_exhausted, quota_retry_after
-        self.default_score, self.api_key = default_score, api_key
+        self.default_score, self.api_key, self.echo_auth = default_score, api_key, echo_auth
         self.requests: list[Recorded] = []
         self.scripts: list[Script] = []
         self._rng = random.Random(seed)
@@ -195,9 +153,7 @@ class FakeOpenAI:
             block_on_close = False
 
         self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-openai", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -228,16 +184,8 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/openai/v1"
 
     # -- scripting and records ------------------------------------------------------------------------------
-    def script(
-        self,
-        contains: str,
-        answer: Any = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        times: int | None = None,
-        latency: float | None = None,
-        hang: bool = False,
-    ) -> Script:
+    def script(self, contains: str, answer: Any = None, status: int = 200, headers: dict[str, str] | None = None,
+               times: int | None = None, latency: float | None = None, hang: bool = False) -> Script:
         s = Script(contains, answer, status, headers, times, latency, hang)
         with self._lock:
             self.scripts.append(s)
@@ -260,10 +208,6 @@ class FakeOpenAI:
                     return s
         return None
 
-    def _draw(self) -> float:
-        with self._lock:
-            return self._rng.random()
-
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
             self._closing.wait(seconds)
@@ -278,14 +222,21 @@ class FakeOpenAI:
             return 400, {}, _error("stream is not supported by the fake server", "invalid_request_error", None)
         if not isinstance(rec.body.get("messages"), list):
             return 400, {}, _error("'messages' is required", "invalid_request_error", None)
+        if self.echo_auth:  # a proxy that quotes what it received
+            said = {401: "Invalid API Key", 429: QUOTA_MESSAGE}.get(self.echo_auth, "Bad request")
+            auth = rec.headers.get("authorization", "")
+            body = _error(f"received Authorization: {auth}; {said}", "proxy_error", None)
+            body["error"]["received_headers"] = {"authorization": auth}
+            return self.echo_auth, {}, body
         s = self._pick_script(rec.prompt)
         if s is not None:
             return self._scripted(s, rec)
         if self.quota_exhausted:
             return 429, _retry_headers(self.quota_retry_after), _error(QUOTA_MESSAGE, "requests", "rate_limit_exceeded")
-        u = self._draw()
-        edges = [self.rate_429, self.rate_500, self.rate_malformed, self.rate_schema, self.rate_hang]
-        bucket = next((i for i, e in enumerate(_cumsum(edges)) if u < e), -1)
+        with self._lock:
+            u = self._rng.random()
+        rates = [self.rate_429, self.rate_500, self.rate_malformed, self.rate_schema, self.rate_hang]
+        bucket = next((i for i, e in enumerate(accumulate(rates)) if rates[i] > 0 and u < e), -1)
         if bucket == 0:
             msg = "Rate limit reached for model on requests per minute (RPM): Limit 30, Used 30, Requested 1."
             return 429, _retry_headers(self.retry_after), _error(msg, "requests", "rate_limit_exceeded")
@@ -317,24 +268,17 @@ class FakeOpenAI:
         return s.status, dict(s.headers or {}), _completion(rec, content)
 
 
-def _cumsum(xs: list[float]) -> Iterator[float]:
-    total = 0.0
-    for x in xs:
-        total += x
-        yield total if x > 0 else -1.0
-
-
 def _violate(answer: dict[str, Any]) -> dict[str, Any]:
     """Schema-violating variant of a valid answer: the first metric scored 7, the last metric dropped."""
     target = answer["results"][0] if "results" in answer and answer["results"] else answer
     scores = target.get("scores") or {}
+    if not scores:
+        target["scores"] = {"made_up_metric": {"evidence": "", "rationale": "", "score": 9}}
+        return answer
     keys = list(scores)
-    if keys:
-        scores[keys[0]]["score"] = 7
+    scores[keys[0]]["score"] = 7
     if len(keys) > 1:
         scores.pop(keys[-1])
-    if not keys:
-        target["scores"] = {"made_up_metric": {"evidence": "", "rationale": "", "score": 9}}
     return answer
 
 
@@ -347,19 +291,12 @@ def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
 
 
 def _completion(rec: Recorded, content: str) -> dict[str, Any]:
-    prompt_tokens = max(1, len(rec.prompt) // 4)
-    completion_tokens = max(1, len(content) // 4)
+    pt, ct = max(1, len(rec.prompt) // 4), max(1, len(content) // 4)
     return {
-        "id": f"chatcmpl-fake-{len(rec.prompt)}-{time.monotonic_ns()}",
-        "object": "chat.completion",
-        "created": int(time.time()),
+        "id": f"chatcmpl-fake-{time.monotonic_ns()}", "object": "chat.completion", "created": int(time.time()),
         "model": str(rec.body.get("model", "fake")),
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
     }
 
 
@@ -381,13 +318,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        fake = self.server_fake
-        if self.path.startswith("/_fake/stats"):
-            with fake._lock:
-                stats = {"requests": len(fake.requests), "statuses": dict(Counter(fake.statuses))}
+        fake, path = self.server_fake, self.path.rstrip("/")
+        with fake._lock:
+            stats = {"requests": len(fake.requests), "statuses": dict(Counter(fake.statuses))}
+        refused = fake.api_key is not None and self.headers.get("authorization") != f"Bearer {fake.api_key}"
+        if path.startswith("/_fake/stats"):
             self._send(200, {}, stats)
-        elif self.path.rstrip("/").endswith("/models"):
-            self._send(200, {}, {"object": "list", "data": [{"id": "fake-judge", "object": "model"}]})
+        elif path.endswith("/models"):  # what a probe asks: no tokens spent
+            models = {"object": "list", "data": [{"id": "fake-judge", "object": "model"}]}
+            self._send(*((401, {}, _error("Invalid API Key", "auth", None)) if refused else (200, {}, models)))
         else:
             self._send(404, {}, _error(f"Unknown path {self.path}", "invalid_request_error", "unknown_url"))
 
@@ -396,27 +335,17 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         try:
             body = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested deeper than the parser goes
             body = {}
         body = body if isinstance(body, dict) else {}
         rec = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body, prompt_text(body))
         with fake._lock:
             fake.requests.append(rec)
-        status, headers, answer = fake.respond(rec)
-        rec.status = status
+        rec.status, headers, answer = fake.respond(rec)
         try:
-            self._send(status, headers, answer)
+            self._send(rec.status, headers, answer)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): nothing to answer
             self.close_connection = True
-
-
-if pytest is not None:
-
-    @pytest.fixture
-    def fake_openai() -> Iterator[FakeOpenAI]:
-        """A started FakeOpenAI with default knobs; closed after the test."""
-        with FakeOpenAI() as fake:
-            yield fake
 
 
 class FakeOpenAIProcess:
@@ -424,12 +353,9 @@ class FakeOpenAIProcess:
 
     def __init__(self, **knobs: Any):
         self.args = [sys.executable, str(Path(__file__).resolve())]
-        for k, v in knobs.items():
+        for k, v in knobs.items():  # True -> a bare flag; False and None -> left out
             flag = f"--{k.replace('_', '-')}"
-            if v is True:
-                self.args.append(flag)
-            elif v is not False and v is not None:
-                self.args += [flag, str(v)]
+            self.args += [flag] if v is True else [] if v is False or v is None else [flag, str(v)]
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
 
@@ -455,21 +381,14 @@ class FakeOpenAIProcess:
 
 def _main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Fake OpenAI-compatible judge server (tests, benchmarks).")
-    p.add_argument("--latency", type=float, default=0.0)
-    p.add_argument("--rate-429", type=float, default=0.0)
-    p.add_argument("--retry-after", type=float, default=0.05)
-    p.add_argument("--rate-500", type=float, default=0.0)
-    p.add_argument("--rate-malformed", type=float, default=0.0)
-    p.add_argument("--rate-schema", type=float, default=0.0)
-    p.add_argument("--rate-hang", type=float, default=0.0)
+    for knob in ("latency", "rate-429", "retry-after", "rate-500", "rate-malformed", "rate-schema", "rate-hang"):
+        p.add_argument(f"--{knob}", type=float, default=0.05 if knob == "retry-after" else 0.0)
     p.add_argument("--quota-exhausted", action="store_true")
-    p.add_argument("--default-score", type=int, default=4)
+    for knob, default in (("default-score", 4), ("echo-auth", 0), ("seed", 0)):
+        p.add_argument(f"--{knob}", type=int, default=default)
     p.add_argument("--api-key", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    a = vars(p.parse_args(argv))
-    fake = FakeOpenAI(**a).start()
-    sys.stdout.write(fake.base_url + "\n")
-    sys.stdout.flush()
+    fake = FakeOpenAI(**vars(p.parse_args(argv))).start()
+    print(fake.base_url, flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -22,7 +22,16 @@ Backend = Literal["rules", "openai", "local", "hybrid", "api"]
 
 
 def judge_cmd(
-    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL, one evaluation request per line (DESIGN.md).")],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help='JSONL, one request per line: {"patient_case": text or object, "model_output": text, '
+            '"ground_truth": text or object (optional), "metrics": "priority" | "all" | a list of keys (optional), '
+            '"id": your id (optional), "meta": {anything} (optional)}; id and meta are echoed in the output.',
+        ),
+    ],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output JSONL, one response per line.")] = None,
     backend: Annotated[Backend | None, typer.Option(help="Judge backend (default: the config's, else rules).")] = None,
     metrics: Annotated[
@@ -42,14 +51,23 @@ def judge_cmd(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the verdict cache.")] = False,
     group: Annotated[bool, typer.Option("--group", help="Score completions of the same case in one call.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls, tokens and cost; call nothing.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep the lines already scored in --output; score only the rest.")
+    ] = False,
+    no_probe: Annotated[
+        bool, typer.Option("--no-probe", help="Skip the check that an LLM judge has its key and answers.")
+    ] = False,
     config: Annotated[Path | None, typer.Option(help="YAML with JudgeConfig fields (rpm, timeout_s, ...).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="JudgeConfig key=value override; repeatable.")] = None,
 ) -> None:
     """Score validations with the rubric judge; write one response per input line, the ledger beside it.
 
-    Research tool, not for clinical use."""
+    Results are written as they finish: Ctrl-C keeps them, and --resume scores only what is left.
+    Research tool, not for clinical use.
+
+    Example: amr-grpo judge -i tests/data/judge_requests.jsonl --backend rules -o out.jsonl"""
     from amr_grpo.config import load
-    from amr_grpo.judge import build_engine, estimate_cost
+    from amr_grpo.judge import build_engine, estimate_cost, probe
     from amr_grpo.judge.batch import judge_file, parse_budget, read_requests
     from amr_grpo.judge.engine import JudgeConfig
 
@@ -69,6 +87,9 @@ def judge_cmd(
     if no_cache:
         changes["cache_path"] = None
     cfg = dataclasses.replace(cfg, **changes)
+    if cache is not None and cfg.backend == "rules":
+        console.print(f"note: the rules judge is deterministic and free; it keeps no cache (--cache {cache} ignored)",
+                      highlight=False, markup=False)
     lines = read_requests(input, default_metrics=metrics)
     for ln in lines:
         if ln.error:
@@ -80,12 +101,26 @@ def judge_cmd(
         return
     if output is None:
         raise fail("--output is required (or use --dry-run)")
+    if not no_probe:
+        probe(cfg)
     engine = build_engine(cfg)
     with Progress(
         TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
     ) as bar:
         task = bar.add_task("judge", total=len(reqs))
-        run = judge_file(lines, output, engine, group=cfg.group_mode, progress=lambda n: bar.advance(task, n))
+        run = judge_file(
+            lines, output, engine, group=cfg.group_mode, progress=lambda n: bar.advance(task, n), resume=resume
+        )
+    if run.resumed:
+        console.print(f"resumed: {run.resumed} lines already scored in {output} were kept", highlight=False)
+    if run.interrupted:
+        console.print(
+            f"interrupted: {run.written} of {len(lines)} lines are in {output} ({len(lines) - run.written} not "
+            f"scored yet); the ledger "
+            f"is in {run.ledger_path}. Run the same command with --resume to score the rest.",
+            highlight=False, markup=False,
+        )
+        raise typer.Exit(130)
     for ln, err in run.failed:
         console.print(f"{input}:{ln.number}: could not score ({err.kind}): {err}", highlight=False, markup=False)
     _print_summary(run.summary(), run.ledger)
@@ -111,6 +146,11 @@ def _print_estimate(est: dict[str, Any], bad: int) -> None:
     if bad:
         t.add_row("bad lines (not scored)", str(bad))
     console.print(t)
+    if len(est["endpoints"]) > 1:
+        for e in est["endpoints"]:
+            quotas = ", ".join(f"{k} {e[k]:g}" for k in ("rpm", "tpm", "rpd", "tpd") if e[k])
+            console.print(f"endpoint {e['name']}: {e['model']}, key ${e['api_key_env']}; {quotas or 'no quotas'}",
+                          highlight=False, markup=False)
     for w in est["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(NOTICE)
@@ -143,6 +183,15 @@ def _print_summary(s: dict[str, Any], ledger: dict[str, Any]) -> None:
         f"~${ledger['estimated_cost_usd']:.4f}",
         highlight=False,
     )
+    endpoints = ledger.get("endpoints") or {}
+    if len(endpoints) > 1 or any(e["state"] != "ok" for e in endpoints.values()):
+        for name, e in endpoints.items():
+            errors = f", errors {e['call_errors']}" if e["call_errors"] else ""
+            console.print(
+                f"  endpoint {name} ({e['model']}): {e['calls']} calls, "
+                f"{e['prompt_tokens'] + e['completion_tokens']:,} tokens{errors}; {e['state']}",
+                highlight=False, markup=False,
+            )
 
 
 def register(app: typer.Typer) -> None:

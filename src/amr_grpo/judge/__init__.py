@@ -1,24 +1,28 @@
 """Judges of a prescription validation: rules, openai, local, hybrid, api, and the JudgeEngine that wraps them.
 
 build_judge(cfg) makes the backend a JudgeConfig names; build_engine(cfg) wraps it in a JudgeEngine (cache, limits,
-retries, ledger); estimate_cost(requests, cfg) says what scoring them would cost, without calling anything.
+retries, ledger); estimate_cost(requests, cfg) says what scoring them would cost, without calling anything;
+probe(cfg) checks, with one cheap request per endpoint, that an LLM judge has its key and can be reached, before a
+command does any heavy work (it raises UserError: one line naming the variable or the URL, and a hint).
 Try it: python -c "import asyncio; from amr_grpo.judge import build_engine; from amr_grpo.judge.engine import JudgeConfig; \
 from amr_grpo.judge.base import EvalRequest as E; print(asyncio.run(build_engine(JudgeConfig()).score(E('cystitis', 'Decision: Approve'))))"
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from amr_grpo.errors import UserError
 from amr_grpo.judge.base import EvalRequest, Judge, JudgeError
+from amr_grpo.judge.redact import scrub
 
 if TYPE_CHECKING:
     from amr_grpo.judge.engine import JudgeConfig, JudgeEngine
 
-__all__ = ["EvalRequest", "Judge", "JudgeError", "build_engine", "build_judge", "estimate_cost"]
+__all__ = ["EvalRequest", "Judge", "JudgeError", "build_engine", "build_judge", "estimate_cost", "probe"]
 
 
 def _llm(cfg: JudgeConfig, kind: str) -> Judge:
@@ -31,10 +35,9 @@ def _llm(cfg: JudgeConfig, kind: str) -> Judge:
     from amr_grpo.judge.llm import OpenAIJudge
 
     return OpenAIJudge(
-        cfg.base_url,
-        cfg.model,
-        api_key_env=cfg.api_key_env,
+        endpoints=cfg.resolved_endpoints(),
         timeout_s=cfg.timeout_s,
+        connect_timeout_s=cfg.connect_timeout_s,
         max_tokens=cfg.max_tokens,
         quota_threshold_s=cfg.quota_threshold_s,
     )
@@ -70,15 +73,15 @@ def build_engine(cfg: JudgeConfig) -> JudgeEngine:
 
 def judge_identity(cfg: JudgeConfig) -> tuple[str, str, str]:
     """(backend, model, cache tag) of the judge the config names, without building it (no key, no weights)."""
-    from amr_grpo.judge.llm import resolve_endpoint
+    from amr_grpo.judge.config import endpoints_model
     from amr_grpo.judge.rubric import prompt_id
 
     if cfg.backend == "openai":
-        return "openai", resolve_endpoint(cfg.base_url, cfg.model)[1], prompt_id()
+        return "openai", endpoints_model(cfg.resolved_endpoints()), prompt_id()
     if cfg.backend == "local":
         return "local", str(cfg.model), prompt_id()
     if cfg.backend == "hybrid":
-        llm = resolve_endpoint(cfg.base_url, cfg.model)[1] if cfg.hybrid_llm == "openai" else str(cfg.model)
+        llm = endpoints_model(cfg.resolved_endpoints()) if cfg.hybrid_llm == "openai" else str(cfg.model)
         weights = ",".join(f"{k}={w:g}" for k, w in sorted(cfg.hybrid_weights.items()))
         return "hybrid", f"rules-v1+{llm}", f"{prompt_id()};{weights}"
     return cfg.backend, "", ""
@@ -90,7 +93,6 @@ def estimate_cost(requests: Sequence[EvalRequest], cfg: JudgeConfig) -> dict[str
     Tokens are estimated at 4 characters a token plus the judge's answer (90 tokens a metric); identical requests
     count once; with group_mode, completions of one case share a call."""
     from amr_grpo.judge.cache import VerdictCache, cache_key
-    from amr_grpo.judge.llm import resolve_endpoint
     from amr_grpo.judge.rubric import render_group_prompt, render_prompt
     from amr_grpo.metrics import rubric_version
 
@@ -105,6 +107,7 @@ def estimate_cost(requests: Sequence[EvalRequest], cfg: JudgeConfig) -> dict[str
         "completion_tokens": 0,
         "estimated_cost_usd": 0.0,
         "warnings": [],
+        "endpoints": [],
     }
     if cfg.backend in ("rules", "api") or not requests:
         return out
@@ -149,14 +152,53 @@ def estimate_cost(requests: Sequence[EvalRequest], cfg: JudgeConfig) -> dict[str
         )
     if cfg.budget_tokens and tokens > cfg.budget_tokens:
         out["warnings"].append(f"{tokens} tokens exceed the budget of {cfg.budget_tokens}: the rest fall back or fail")
-    groq = cfg.backend in ("openai", "hybrid") and "api.groq.com" in resolve_endpoint(cfg.base_url, cfg.model)[0]
-    day_calls = cfg.daily_requests if cfg.daily_requests is not None else (1000 if groq else 0)
-    day_tokens = cfg.daily_tokens if cfg.daily_tokens is not None else (100_000 if groq else 0)
+    llm = cfg.backend == "openai" or (cfg.backend == "hybrid" and cfg.hybrid_llm == "openai")
+    eps = cfg.resolved_endpoints() if llm else []
+    out["endpoints"] = [dataclasses.asdict(e) for e in eps]
+    # a day's quota of all endpoints together; one without a daily quota makes it unlimited (0)
+    day_calls = 0 if any(not e.rpd for e in eps) else sum(int(e.rpd or 0) for e in eps)
+    day_tokens = 0 if any(not e.tpd for e in eps) else sum(int(e.tpd or 0) for e in eps)
+    whose = "the provider's" if len(eps) == 1 else f"the {len(eps)} endpoints'"
     if day_calls and out["calls"] > day_calls:
-        out["warnings"].append(f"{out['calls']} calls exceed the provider's daily quota of {day_calls} requests")
+        out["warnings"].append(f"{out['calls']} calls exceed {whose} daily quota of {day_calls} requests")
     if day_tokens and tokens > day_tokens:
         out["warnings"].append(
-            f"{tokens} tokens exceed the provider's daily quota of {day_tokens} tokens "
+            f"{tokens} tokens exceed {whose} daily quota of {day_tokens} tokens "
             f"(about {tokens / day_tokens:.1f} days of quota)"
         )
     return out
+
+
+def probe(cfg: JudgeConfig) -> None:
+    """Check that the LLM judge `cfg` names can be used, before any heavy work: its key is set and each endpoint
+    answers one cheap request (`GET /models`: no tokens spent). Raises UserError with one line and a hint: a missing
+    key names its variable, an unreachable endpoint its URL, a rejected key its variable. Rules and local judges
+    need no probe; the api backend's service is probed the same way."""
+    import httpx
+
+    from amr_grpo.judge.llm import OpenAIJudge
+
+    llm = cfg.backend == "openai" or (cfg.backend == "hybrid" and cfg.hybrid_llm == "openai")
+    checks: list[tuple[str, dict[str, str], str]] = []  # (url to GET, headers, key variable)
+    if llm:
+        judge = OpenAIJudge(endpoints=cfg.resolved_endpoints())  # a missing key raises here, naming its variable
+        for i, e in enumerate(judge.endpoints):
+            checks.append((str(e.base_url).rstrip("/") + "/models", judge.auth_headers(i), str(e.api_key_env)))
+    elif cfg.backend == "api" and cfg.url:
+        key = os.environ.get(cfg.url_api_key_env)
+        checks.append((cfg.url, {"authorization": f"Bearer {key}"} if key else {}, cfg.url_api_key_env))
+    timeout = httpx.Timeout(min(cfg.timeout_s, 15.0), connect=cfg.connect_timeout_s)
+    for url, headers, key_env in checks:
+        shown = scrub(url.removesuffix("/models"))
+        try:
+            status = httpx.get(url, headers=headers, timeout=timeout).status_code
+        except httpx.HTTPError as e:
+            raise UserError(
+                f"the judge at {shown} cannot be reached ({type(e).__name__}: {scrub(e)[:120] or 'no answer'})",
+                hint="check the URL and the network, or --backend rules (offline); --no-probe skips this check",
+            ) from None
+        if status in (401, 403):
+            raise UserError(
+                f"the judge at {shown} rejected the key in {key_env} ({status})",
+                hint=f"check {key_env}; --no-probe skips this check",
+            )

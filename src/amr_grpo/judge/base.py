@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from amr_grpo.judge.redact import scrub
 from amr_grpo.records import Verdict
 
 
@@ -27,11 +28,12 @@ class EvalRequest:
 
 
 class JudgeError(Exception):
-    """The judge could not score. `kind`: rate_limited | quota_exhausted | timeout | server_error |
-    bad_answer | unavailable | budget_exhausted. `retry_after` in seconds when the provider said so."""
+    """The judge could not score. `kind`: rate_limited | quota_exhausted | timeout | server_error | unreachable
+    (no connection: refused, DNS, connect timeout) | bad_answer | unavailable | budget_exhausted. `retry_after` in
+    seconds when the provider said so. The message is scrubbed of keys and tokens (judge/redact.py) when made."""
 
     def __init__(self, kind: str, message: str, retry_after: float | None = None):
-        super().__init__(message)
+        super().__init__(scrub(message))
         self.kind = kind
         self.retry_after = retry_after
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from amr_grpo.errors import UserError
+
 # The hybrid judge's default LLM share per metric (the rest comes from the rules judge): the LLM reads reasoning
 # best, the rules check decision, regimen and citation against the knowledge base best.
 DEFAULT_HYBRID_WEIGHTS = {
@@ -30,7 +32,7 @@ GROQ_FREE_TIER = {"rpm": 30.0, "tpm": 12_000.0, "rpd": 1_000, "tpd": 100_000}  #
 class Endpoint:
     """One OpenAI-compatible judge endpoint and its provider quotas. Unset fields take the judge section's values
     (base_url, model, api_key_env, rpm, tpm, daily_requests, daily_tokens); on Groq's URL, unset quotas are the free
-    tier's (GROQ_FREE_TIER). 0 means no limit."""
+    tier's (GROQ_FREE_TIER). 0 means no limit. In YAML: `endpoints: [{base_url: ..., api_key_env: GROQ_KEY_2}, ...]`."""
 
     name: str = ""  # how the plan, the ledger and the report call it (default: the host)
     base_url: str | None = None
@@ -61,7 +63,10 @@ class JudgeConfig:
     rpm: float | None = None  # requests/min limit (None: Groq free tier's 30 on Groq's URL, else none; 0: none)
     tpm: float | None = None  # tokens/min limit (None: Groq free tier's 12,000 on Groq's URL, else none; 0: none)
     timeout_s: float = 60.0  # per model call
+    connect_timeout_s: float = 5.0  # to open a connection: an unreachable judge is known in seconds, not minutes
     max_retries: int = 3  # retries of a rate-limited, failed (5xx) or timed-out call; never of a spent quota
+    connect_retries: int = 2  # retries of a call that could not connect (refused, DNS, connect timeout), 0.5 s apart
+    unreachable_cooldown_s: float = 30.0  # an endpoint that could not be reached is skipped this long, then tried
     backoff_s: float = 1.0  # first backoff; doubles per retry with jitter, unless the provider sends retry-after
     backoff_max_s: float = 30.0  # longest backoff between retries
     cache_path: str | None = field(default_factory=default_cache_path)  # SQLite verdict cache (None: no cache)
@@ -84,10 +89,12 @@ class JudgeConfig:
     url: str | None = None  # api backend: the evaluation service's URL (ours or the Supabase Edge Function)
     url_api_key_env: str = "AMR_GRPO_API_KEY"  # api backend: env var with that service's key
     endpoints: list[Endpoint] = field(default_factory=list)  # several keys/endpoints (empty: the one above)
+    allow_mixed_models: bool = False  # endpoints with different models in one run (they score differently)
 
     def resolved_endpoints(self) -> list[Endpoint]:
         """The LLM endpoints this judge calls, every field resolved: `endpoints`, or the single endpoint the
-        judge section describes. Base URL and model fall back to the environment, then Groq's defaults."""
+        judge section describes. Base URL and model fall back to the environment, then Groq's defaults. Raises
+        UserError when two endpoints share a name, or name different models without `allow_mixed_models`."""
         from urllib.parse import urlsplit
 
         from amr_grpo.judge.llm import resolve_endpoint
@@ -102,15 +109,30 @@ class JudgeConfig:
                 return own if own is not None else section if section is not None else free[key]
 
             out.append(Endpoint(
-                name=e.name or urlsplit(base_url).hostname or base_url,
+                name=e.name,
                 base_url=base_url, model=model, api_key_env=e.api_key_env or self.api_key_env,
                 rpm=pick(e.rpm, self.rpm, "rpm"), tpm=pick(e.tpm, self.tpm, "tpm"),
                 rpd=pick(e.rpd, self.daily_requests, "rpd"), tpd=pick(e.tpd, self.daily_tokens, "tpd"),
             ))
+        for e in out:  # unnamed: the host, or host/KEY_VAR when several share a host (two keys on Groq)
+            if not e.name:
+                host = urlsplit(e.base_url or "").hostname or str(e.base_url)
+                shared = sum((urlsplit(o.base_url or "").hostname or o.base_url) == host for o in out) > 1
+                e.name = f"{host}/{e.api_key_env}" if shared else host
+        models = sorted({str(e.model) for e in out})
+        if len(models) > 1 and not self.allow_mixed_models:
+            raise UserError(
+                f"judge.endpoints name different models ({', '.join(models)}): one judge model per run, because "
+                "mixing models changes the reward",
+                hint="give every endpoint the same model, or set judge.allow_mixed_models=true",
+            )
+        names = [e.name for e in out]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise UserError(f"judge.endpoints: the name {twice[0]!r} is used twice", hint="give each endpoint a name")
         return out
 
-    def resolved_limits(self, base_url: str) -> tuple[float, float]:
-        groq = "api.groq.com" in base_url
-        rpm = self.rpm if self.rpm is not None else (30.0 if groq else 0.0)
-        tpm = self.tpm if self.tpm is not None else (12_000.0 if groq else 0.0)
-        return rpm, tpm
+
+def endpoints_model(endpoints: list[Endpoint]) -> str:
+    """The judge model of a set of endpoints: the one model, or `a+b` for a run that allows mixing."""
+    return "+".join(dict.fromkeys(str(e.model) for e in endpoints))

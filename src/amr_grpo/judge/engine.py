@@ -1,13 +1,19 @@
 """JudgeEngine: wraps any judge with the controls that keep an LLM judge's cost and failures in hand.
 
 - one call scores all requested metrics of a completion; group mode scores all completions of one case in one call;
-- bounded concurrency (asyncio.Semaphore), requests/min and tokens/min limiters (aiolimiter) on every model call;
+- bounded concurrency (asyncio.Semaphore); per endpoint, requests/min and tokens/min limiters (aiolimiter) and daily
+  quotas; several endpoints (keys, servers) share the calls by the quota each has left (judge/endpoints.py);
 - a per-call timeout; retries with exponential backoff and jitter that honour retry-after (tenacity; the SDK's own
   retries are off, so they never stack); in-flight de-duplication (identical requests await one future);
-- quotas: a 429 whose wait is far longer than a step stops all calls until the reset time, logged once, and the
-  engine falls back to the rules judge or returns could-not-score (`quota_fallback`); `budget_calls` /
-  `budget_tokens` cap a run the same way; it never loops on retries;
-- a persistent SQLite cache (judge/cache.py) and a ledger (judge/ledger.py) of calls, tokens, cost and failures.
+- an unreachable judge fails fast: a call that cannot connect (refused, DNS, `connect_timeout_s`) gets
+  `connect_retries` short retries, a warning naming the URL at the first, then the endpoint is skipped for
+  `unreachable_cooldown_s` and the configured fallback applies;
+- quotas: a 429 whose wait is far longer than a step skips that endpoint until its reset (the others carry on);
+  when every endpoint is spent, all calls stop until the earliest reset, said once, and the engine falls back to
+  the rules judge or returns could-not-score (`quota_fallback`); `budget_calls` / `budget_tokens` cap a run the
+  same way; it never loops on retries;
+- a persistent SQLite cache (judge/cache.py) and a ledger (judge/ledger.py) of calls, tokens, cost and failures,
+  per endpoint too.
 Every evaluation ends in a Verdict or a JudgeError (could not score), never a made-up score.
 Try it: python bench/engine_throughput.py --evaluations 200
 """
@@ -15,27 +21,23 @@ Try it: python bench/engine_throughput.py --evaluations 200
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
-import random
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
-from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, stop_never
 
 from amr_grpo.judge.base import EvalRequest, Judge, JudgeError, Usage
 from amr_grpo.judge.cache import VerdictCache, cache_key
-from amr_grpo.judge.config import JudgeConfig
+from amr_grpo.judge.config import Endpoint, JudgeConfig
 from amr_grpo.judge.ledger import Ledger
+from amr_grpo.judge.meter import Meter, RetryPolicy
 from amr_grpo.metrics import rubric_version
 from amr_grpo.records import Verdict
 
-log = logging.getLogger("amr_grpo.judge")
-RETRYABLE = ("rate_limited", "server_error", "timeout")
-STOPPING = ("quota_exhausted", "budget_exhausted")
+__all__ = ["JudgeConfig", "JudgeEngine"]
+STOPPING = ("quota_exhausted", "budget_exhausted", "unreachable")  # the configured fallback applies
 Outcome = Verdict | JudgeError
 
 
@@ -46,21 +48,34 @@ class JudgeEngine:
     def __init__(self, judge: Judge, settings: JudgeConfig | None = None, fallback: Judge | None = None):
         self.judge = judge
         self.cfg = settings or JudgeConfig(backend=judge.backend)  # type: ignore[arg-type]
-        self.ledger = Ledger(judge.backend, judge.model, self.cfg.price_per_1k_prompt, self.cfg.price_per_1k_completion)
+        ledger = Ledger(judge.backend, judge.model, self.cfg.price_per_1k_prompt, self.cfg.price_per_1k_completion)
+        self.meter = Meter(self.cfg, ledger, self._endpoints(), judge.backend)  # first: a config error raises
         self.cache = VerdictCache(self.cfg.cache_path) if self.cfg.cache_path and judge.backend != "rules" else None
         self._fallback = fallback
         self._tag = getattr(judge, "cache_tag", "")
-        rpm, tpm = self.cfg.resolved_limits(getattr(judge, "base_url", "") or "")
-        self._rpm, self._tpm = rpm, tpm
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: dict[str, asyncio.Future] = {}
-        self._stop_until = 0.0  # monotonic time before which no call is made (quota or budget spent)
-        self._stop_kind = ""
-        self._pending_calls = 0  # calls started and not yet recorded in the ledger
-        self._pending_tokens = 0  # their estimated tokens
         self._metered = hasattr(judge, "meter")
         if self._metered:
-            judge.meter = self
+            judge.meter = self.meter
+
+    @property
+    def ledger(self) -> Ledger:
+        """What this engine spent; `engine.ledger.merge(Ledger.load(path))` continues an earlier run's counts."""
+        return self.meter.ledger
+
+    @ledger.setter
+    def ledger(self, value: Ledger) -> None:  # a ledger put in its place is the one every call is counted in
+        self.meter.ledger = value
+
+    def _endpoints(self) -> list[Endpoint]:
+        """The judge's endpoints with their quotas (the LLM half's for hybrid), or one for a judge without them."""
+        own = getattr(self.judge, "endpoints", None) or getattr(getattr(self.judge, "llm", None), "endpoints", None)
+        if own:
+            return dataclasses.replace(self.cfg, endpoints=list(own)).resolved_endpoints()
+        c = self.cfg
+        return [Endpoint(self.judge.backend, getattr(self.judge, "base_url", "") or getattr(self.judge, "url", ""),
+                         self.judge.model, None, c.rpm or 0, c.tpm or 0, c.daily_requests or 0, c.daily_tokens or 0)]
 
     # -- per event loop: asyncio primitives belong to one loop (TRL, the CLI and tests each run their own) ----
     def _bind(self) -> None:
@@ -68,87 +83,14 @@ class JudgeEngine:
         if self._loop is not loop:
             self._loop = loop
             self._sem = asyncio.Semaphore(max(1, self.cfg.concurrency))
-            # requests: a one-second bucket (no minute-long burst), or one request per 60/rpm s below 60 rpm
-            burst = max(1.0, self._rpm / 60)
-            self._rpm_limiter = AsyncLimiter(burst, burst * 60 / self._rpm) if self._rpm > 0 else None
-            self._tpm_limiter = AsyncLimiter(self._tpm, 60) if self._tpm > 0 else None
+            self.meter.bind()
             self._inflight = {}
 
-    # -- CallMeter: the judge calls these around every model call -------------------------------------------
-    async def before_call(self, prompt_tokens: int, completion_tokens: int) -> None:
-        """Stop if the quota or budget is spent (counting calls in flight at their estimate), then wait the limiters."""
-        self._raise_if_stopped()
-        cfg, led, tokens = self.cfg, self.ledger, prompt_tokens + completion_tokens
-        if cfg.budget_calls and led.calls + self._pending_calls >= cfg.budget_calls:
-            self._stop("budget_exhausted", math.inf, f"the call budget ({cfg.budget_calls} calls) is spent")
-        spent = led.prompt_tokens + led.completion_tokens + self._pending_tokens
-        if cfg.budget_tokens and spent + tokens > cfg.budget_tokens:
-            self._stop("budget_exhausted", math.inf, f"the token budget ({cfg.budget_tokens} tokens) is spent")
-        self._pending_calls += 1
-        self._pending_tokens += tokens
-        if self._rpm_limiter is not None:
-            await self._rpm_limiter.acquire()
-        if self._tpm_limiter is not None:
-            await self._tpm_limiter.acquire(min(tokens, self._tpm))
-
-    def after_call(self, usage: Usage, latency_s: float, error: JudgeError | None) -> None:
-        self._pending_calls -= 1
-        self._pending_tokens -= int(usage.extra.get("estimated_tokens", 0))
-        self.ledger.record_call(usage, latency_s, error.kind if error else None)
-        if error is not None:
-            self._note_quota(error)
-
-    def _note_quota(self, error: JudgeError) -> None:
-        if error.kind == "quota_exhausted":
-            wait = error.retry_after if error.retry_after is not None else math.inf
-            self._stop("quota_exhausted", wait, str(error), raise_=False)
-
-    def _raise_if_stopped(self) -> None:
-        if self._stop_until and time.monotonic() < self._stop_until:
-            raise JudgeError(
-                self._stop_kind, f"the judge is stopped: {self._stop_kind.replace('_', ' ')}", self._retry_after_left()
-            )
-        self._stop_until = 0.0
-
-    def _retry_after_left(self) -> float | None:
-        left = self._stop_until - time.monotonic()
-        return left if math.isfinite(left) else None
-
-    def _stop(self, kind: str, wait_s: float, reason: str, raise_: bool = True) -> None:
-        if not (self._stop_until and time.monotonic() < self._stop_until):  # say it once per stop
-            rules = self.cfg.quota_fallback == "rules" and self.judge.backend != "rules"
-            then = "falling back to the rules judge" if rules else "returning could-not-score"
-            if math.isfinite(wait_s):
-                reset = (datetime.now() + timedelta(seconds=wait_s)).isoformat(timespec="seconds")
-                self.ledger.quota_exhausted_until = reset if kind == "quota_exhausted" else None
-                when = f"no more judge calls until {reset}"
-            else:
-                when = "no more judge calls this run"
-            message = f"judge {kind.replace('_', ' ')}: {reason}; {when}; {then}"
-            log.warning(message)
-            self.ledger.notes.append(message)
-        self._stop_until = time.monotonic() + wait_s
-        self._stop_kind = kind
-        if raise_:
-            raise JudgeError(kind, reason, None if not math.isfinite(wait_s) else wait_s)
-
     # -- retries -------------------------------------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        after = getattr(exc, "retry_after", None)
-        if after is not None:  # the provider said how long: that, plus up to 10% jitter so callers spread out
-            return after * (1 + 0.1 * random.random())
-        backoff = self.cfg.backoff_s * 2 ** (state.attempt_number - 1)
-        return min(self.cfg.backoff_max_s, backoff) * (0.5 + random.random() / 2)
-
     async def _attempts(self, fn: Callable[[], Any]) -> Any:
         guard = 2 * self.cfg.timeout_s + 1  # an attempt may hold two calls (the bad-answer retry)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.cfg.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, JudgeError) and e.kind in RETRYABLE),
-            reraise=True,
-        )
+        policy = RetryPolicy(self.meter)
+        retrying = AsyncRetrying(stop=stop_never, wait=policy.wait, retry=policy.retry, reraise=True)
         async for attempt in retrying:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
@@ -157,10 +99,9 @@ class JudgeEngine:
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(self, fn: Callable[[], Any], guard: float) -> Any:
-        # a judge without a meter (the api judge) makes one call per attempt: the engine meters it here
+        # a judge without a meter (a plugin) makes one call per attempt: the engine meters it here
         metered = self._metered or self.judge.backend == "rules"
-        if not metered:
-            await self.before_call(0, 0)
+        endpoint = None if metered else await self.meter.before_call(0, 0)
         t0, error = time.perf_counter(), None
         try:
             return await asyncio.wait_for(fn(), guard)
@@ -172,7 +113,7 @@ class JudgeEngine:
             raise
         finally:
             if not metered:
-                self.after_call(Usage(calls=1), time.perf_counter() - t0, error)
+                self.meter.after_call(Usage(calls=1), time.perf_counter() - t0, error, endpoint)
 
     # -- scoring -------------------------------------------------------------------------------------------
     def key(self, req: EvalRequest) -> str:
@@ -191,14 +132,12 @@ class JudgeEngine:
 
     async def _remember(self, key: str, v: Verdict) -> None:
         """Count a fresh verdict; cache it if the judge made it (a rules fallback must not stand in for the LLM's)."""
-        if v.backend != self.judge.backend or v.model != self.judge.model:
+        if v.backend != self.judge.backend:
             self.ledger.fallbacks += 1
         elif self.cache is not None:
             await self.cache.aput(key, v.to_dict())
 
     async def _fallback_or_raise(self, e: JudgeError, req: EvalRequest) -> Verdict:
-        if not (self._stop_until and e.kind == self._stop_kind):  # a judge without a meter (api) reports it here
-            self._note_quota(e)
         if e.kind in STOPPING and self.cfg.quota_fallback == "rules" and self.judge.backend != "rules":
             return await self._rules().score(req)
         self.ledger.failures[e.kind] += 1
@@ -215,11 +154,11 @@ class JudgeEngine:
         t0 = time.perf_counter()
         async with self._sem:
             try:
-                self._raise_if_stopped()
+                self.meter.raise_if_stopped()
                 v = await self._attempts(lambda: self.judge.score(req))
             except JudgeError as e:
                 v = await self._fallback_or_raise(e, req)
-        self.ledger.eval_latencies.append(time.perf_counter() - t0)
+        self.ledger.eval_latency.add(time.perf_counter() - t0)
         return v
 
     async def score(self, req: EvalRequest) -> Verdict:
@@ -255,25 +194,35 @@ class JudgeEngine:
             self._inflight.pop(key, None)
 
     async def score_many(
-        self, reqs: Sequence[EvalRequest], group: bool = False, progress: Callable[[int], None] | None = None
+        self,
+        reqs: Sequence[EvalRequest],
+        group: bool = False,
+        progress: Callable[[int], None] | None = None,
+        on_result: Callable[[int, Outcome], None] | None = None,
     ) -> list[Outcome]:
         """Score all; each item a Verdict or the JudgeError that stopped it, in input order.
 
         group=True (and a judge with score_group): completions of the same case, ground truth and metrics share
-        one call, `group_size` at most."""
+        one call, `group_size` at most. `on_result(index, outcome)` is called as each one finishes (to write it
+        out at once), `progress(n)` with how many just finished."""
         self._bind()
 
-        async def one(req: EvalRequest) -> Outcome:
+        def done(i: int, outcome: Outcome) -> None:
+            if on_result is not None:
+                on_result(i, outcome)
+
+        async def one(i: int, req: EvalRequest) -> Outcome:
             try:
-                return await self.score(req)
+                outcome: Outcome = await self.score(req)
             except JudgeError as e:
-                return e
-            finally:
-                if progress is not None:
-                    progress(1)
+                outcome = e
+            done(i, outcome)
+            if progress is not None:
+                progress(1)
+            return outcome
 
         if not (group and hasattr(self.judge, "score_group")):
-            return list(await asyncio.gather(*(one(r) for r in reqs)))
+            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(reqs))))
         out: list[Outcome | None] = [None] * len(reqs)
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(reqs):
@@ -289,6 +238,7 @@ class JudgeEngine:
             results = await self._score_group([reqs[i] for i in ix])
             for i, res in zip(ix, results, strict=True):
                 out[i] = res
+                done(i, res)
             if progress is not None:
                 progress(len(ix))
 
@@ -329,13 +279,13 @@ class JudgeEngine:
         try:
             try:
                 async with self._sem:
-                    self._raise_if_stopped()
+                    self.meter.raise_if_stopped()
                     verdicts = await self._attempts(lambda: self.judge.score_group(reqs))  # type: ignore[attr-defined]
                 self.ledger.group_calls += 1
                 for k, v in zip(keys, verdicts, strict=True):
                     await self._remember(k, v)
                     result[k] = v
-                    self.ledger.eval_latencies.append(time.perf_counter() - t0)
+                    self.ledger.eval_latency.add(time.perf_counter() - t0)
             except JudgeError as e:
                 # a group answer that did not validate: each completion on its own; else fall back or fail each
                 alone = e.kind == "bad_answer"
