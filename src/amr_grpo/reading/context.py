@@ -140,7 +140,7 @@ def pipeline():
     negated = {"pseudo_negations": base["pseudo_negations"] + _PSEUDO,
                "preceding_negations": base["preceding_negations"] + _EXTRA_NEGATIONS,
                "following_negations": base["following_negations"] + ["-ve", "negative", "absent", "not seen"],
-               "termination": base["termination"] + _TERMINATION}
+               "termination": base["termination"] + _TERMINATION + ["h / o", "history of", "k / c / o", "known case of"]}
     passes = {"negated": negated}
     for name, ts in (("historical", _HISTORICAL), ("hypothetical", _HYPOTHETICAL), ("family", _FAMILY)):
         passes[name] = {"pseudo_negations": _PSEUDO, "preceding_negations": ts["preceding"],

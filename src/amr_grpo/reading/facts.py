@@ -90,9 +90,11 @@ _NOT_PREGNANT = re.compile(
 _PREGNANT = re.compile(
     r"\bpregnan(?:t|cy)\b|\bprimi(?:gravida)?\b|\bmultigravida\b|\bgravida\b|\bgravid\b|\bG\d+\s*P\d+|\bPOG\b|"
     r"\bantenatal\b|\bgestation(?:al)?\b|\btrimester\b|\bin\s+labou?r\b|"
+    r"\b(?:at|pog|ga)\s*\d{1,2}\s*(?:/\s*40\b|w(?:\s*\d\s*d)?\b|\+\s*\d\b)|"
     r"\b(?:upt|(?:beta[- ]?)?hcg)\s*(?:is|was|:)?\s*(?:\+\s*ve|\+|positive)", _F)
 _WEEKS = re.compile(
-    r"(?:\b(?:pog|ga|gestation(?:al\s+age)?|at|of|lmp)\s*[:=]?\s*(\d{1,2})(?:\s*\+\s*\d)?\s*(?:wks?|weeks?)\b"
+    r"(?:\b(?:pog|ga|gestation(?:al\s+age)?|at|of|lmp)\s*[:=]?\s*(\d{1,2})(?:\s*\+\s*\d)?\s*(?:wks?|weeks?|/\s*40\b|"
+    r"w(?:\s*\d\s*d)?\b)"
     r"|\b(\d{1,2})(?:\s*\+\s*\d)?\s*(?:wks?|weeks?)'?\s*(?:of\s+)?(?:pregnan\w*|gestation|pog|ga|amenorrh\w*|"
     r"by\s+(?:lmp|dates|scan|usg|ultrasound)|back)\b)", _F)
 _TRIMESTER = re.compile(r"\b(1st|first|2nd|second|3rd|third)\s+trimester\b|\b(?:near|at)\s+term\b", _F)
@@ -122,7 +124,7 @@ def pregnancy(text: str) -> list[Evidence]:
 
 # ---- allergies ----
 NKDA = re.compile(
-    r"\bnkda\b|\bnkma\b|\bno\s+known\s+(?:drug\s+|medication\s+)?allerg\w*|"
+    r"\bnkda\b|\bnkma\b|\bnka\b|\bno\s+known\s+(?:drug\s+|medication\s+)?allerg\w*|\ballergic\s+to\s+nothing\b|"
     r"\bno\s+(?:h\s*/\s*o\s+)?(?:drug\s+|antibiotic\s+|medication\s+)?allerg\w*|\bnot\s+allergic\s+to\s+any\b|"
     r"\bdenies\s+(?:any\s+)?(?:drug\s+)?allerg\w*|\bno\s+medications?\s+or\s+allerg\w*|"
     r"\ballerg(?:y|ies)\s*(?:[:=-]|is|are)?\s*(?:none|nil|no\b|not\s+known|nkda|unknown)(?:\s+known)?|"
@@ -148,7 +150,7 @@ _ALIASES = {"pcn": "penicillin", "penicillins": "penicillin", "pencillin": "peni
             "tetracyclines": "tetracycline", "nsaids": "nsaid"}
 _NOISE = re.compile(r"\b(?:known|documented|reported|h\s*/\s*o|history\s+of|severe|mild|drugs?|group|class|"
                     r"a|an|the|to|of|has|had|have|her|his|patient|pt|any|is|was|anaphylactic|all)\b", _F)
-_NOT_ALLERGEN = re.compile(r"^(?:no|none|nil|known|unknown|nkda|other|and|or|medications?|medicines?|he|she|"
+_NOT_ALLERGEN = re.compile(r"^(?:no|none|nil|nothing|known|unknown|nkda|other|and|or|medications?|medicines?|he|she|"
                            r"they|it|this|that|food|environmental)$", _F)
 _TIME = re.compile(r"\s*(?:\bin\s+(?:19|20)\d\d|\bas\s+a\s+child|\bin\s+childhood|\b\d+\s+\w+\s+ago|\byears?\s+ago)\b.*$",
                    _F)
@@ -290,6 +292,10 @@ _MED_LIKE = re.compile(
     r"prednisolone|prednisone|hydroxychloroquine|amiodarone|apixaban|rivaroxaban|clopidogrel|atorvastatin)", _F)
 
 
+_STARTED = re.compile(r"(?:started|put|initiated|commenced|switched|shifted|changed|empirically|begun|placed)\s+o?$",
+                      _F)
+
+
 def _med_items(phrase: str, strict: bool = False) -> list[str]:
     """Medicine names of a list ('T. Metformin 500 BD, T. Telma 40 OD' -> metformin, telma). strict: keep only
     names that look like a medicine (a known name or ending, or a dose / form after it)."""
@@ -323,6 +329,8 @@ def medicines(text: str, parts: list[Section] | None = None) -> tuple[list[str],
         if s.kind == "medications" and not _NO_MEDS.search(text[max(0, s.start - 30):s.end]):
             add(_med_items(s.body(text)), (s.start, s.end))
     for m in _MED_CUE.finditer(text):
+        if _STARTED.search(text[max(0, m.start() - 16):m.start() + 1]):
+            continue  # 'started on X': the prescription, not a current medicine
         end = min(sentence_end(text, m.end()), _med_clause_end(text, m.end()))
         strict = m.group(0).strip().lower().endswith("on")  # 'on X': X must look like a medicine, not 'room air'
         add(_med_items(text[m.end():end], strict), (m.start(), end))
@@ -342,8 +350,8 @@ def _med_clause_end(text: str, start: int) -> int:
 
 
 # ---- comorbidities, cultures ----
-_COMORB = re.compile(r"\b(?:k/c/o|kco|k\.c\.o\.?|known\s+case\s+of|pmh\s*:|past\s+medical\s+history\s*(?::|is\s+notable"
-                     r"\s+for)|co-?morbidit(?:y|ies)\s*[:=-])\s*:?\s*([^.;\n]+)", _F)
+_COMORB = re.compile(r"\b(?:k/c/o|kco|k\.c\.o\.?|known\s+case\s+of|h/o|history\s+of|pmh\s*:|past\s+medical\s+history"
+                     r"\s*(?::|is\s+notable\s+for)|co-?morbidit(?:y|ies)\s*[:=-])\s*:?\s*([^.;\n]+)", _F)
 _CULTURE = re.compile(r"\b(?:c/s|c\s*&\s*s|(?:urine|blood|sputum|pus|csf|wound|tracheal|stool)\s+cultures?"
                       r"(?:\s+and\s+sensitivity)?|cultures?\s*(?::|grew|showed)|ast|sensitivity\s+report)\s*[:=-]?\s*"
                       r"((?:grew|showed|positive|:)?[^\n]+?)(?=\.\s+(?-i:[A-Z])|\.?\s*$|\n)", _F)

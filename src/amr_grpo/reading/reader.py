@@ -113,7 +113,9 @@ def _text_reading(text: str) -> Reading:
     dx_parts = [s for s in parts if s.kind == "diagnosis" and s.body(text).strip()]
     dx_spans = [(s.start, s.end) for s in dx_parts] or syndrome.diagnosis_spans(text)
     diagnosis = "; ".join(text[a:b].strip(" .\n") for a, b in dx_spans)
-    rx = next((s for s in parts if s.kind == "prescription" and _DOSE_LIKE.search(s.body(text))), None)
+    rx = next((s for s in parts if s.kind == "prescription" and s.body(text).strip() and (
+        re.fullmatch(r"rx|prescription|prescribed|treatment(?:\s+given)?", s.title, _F)
+        or _DOSE_LIKE.search(s.body(text)) or load_kb().find_drugs(s.body(text)))), None)
     prescription = rx.body(text).strip(" .\n") if rx else _unlabelled_prescription(text)
     # Patient facts come from everything but the prescription, so the Rx drugs are not read as current medicines.
     patient_text = text.replace(prescription, " " * len(prescription)) if prescription else text
@@ -127,7 +129,7 @@ def _text_reading(text: str) -> Reading:
     for ev in facts.pregnancy(text) if p.sex != "M" else []:
         setattr(p, ev.field, ev.value)
         r.fields.append(span(ev))
-    if p.pregnant:
+    if p.pregnant is not None:  # pregnant, a pregnancy test, postpartum: a woman
         p.sex = "F"
     p.allergies, evs = facts.allergies(patient_text, parts)
     r.fields += [span(e) for e in evs]
@@ -155,6 +157,12 @@ def _text_reading(text: str) -> Reading:
     if prescription:
         r.fields.append(FieldReading("prescription", prescription, prescription))
     _resolve(r, dx_mentions, text, diagnosis)
+    if c.syndrome is None and not c.syndrome_candidates:  # no diagnosis: what the note mentions as current
+        kb = load_kb()
+        for m in found:
+            if m.label == "SYNDROME" and m.affirmed:
+                keys = [x.key for x in kb.group_members(m.key[2:])] if m.key.startswith("g:") else [m.key[2:]]
+                c.syndrome_candidates += [k for k in keys if k not in c.syndrome_candidates]
     return r
 
 
@@ -245,8 +253,10 @@ def _dict_reading(d: dict[str, Any]) -> Reading:
         r.case.setting = r.case.setting or pr.case.setting
     elif p_hit and isinstance(p_hit[1], dict):
         r.case.patient = _patient_from_dict(p_hit[1], r)
-    elif any(_lookup(d, a) for n, a in PATIENT_ALIASES.items() if n != "text") or _lookup(d, PATIENT_ALIASES["text"]):
-        r.case.patient = _patient_from_dict({k: v for k, v in d.items() if not text_hit or k != text_hit[0]}, r)
+    else:
+        rest = {k: v for k, v in d.items() if not text_hit or k != text_hit[0]}
+        if any(_lookup(rest, a) for a in PATIENT_ALIASES.values()):
+            r.case.patient = _patient_from_dict(rest, r)
     if r.text and r.case.severity is None:
         r.case.severity, r.case.severity_signs, _ = severity.severity(r.text, mentions(r.text),
                                                                        str(d.get("diagnosis") or ""))
@@ -266,20 +276,22 @@ def _dict_reading(d: dict[str, Any]) -> Reading:
         c.syndrome, r.syndrome_why = (s.key, "stated syndrome field") if s else (None, f"unknown syndrome "
                                                                                         f"{c.syndrome!r}")
     elif (dx_hit := _lookup(d, ALIASES["diagnosis"])) is not None:
-        dx = c.diagnosis
-        _resolve(r, syndrome.syndrome_mentions(dx), dx + "\n" + (r.text or ""), dx)
+        dx = c.diagnosis  # tie-breaks (comorbidity, MRSA risk ...) also read the patient's text and listed conditions
+        note = "\n".join([dx, r.text or "", ", ".join(c.patient.comorbidities)])
+        _resolve(r, syndrome.syndrome_mentions(dx), note, dx)
     return r
 
 
-def _key(obj: Any) -> str:
-    return obj if isinstance(obj, str) else "\x00" + json.dumps(obj, sort_keys=True, default=str)
+def _key(obj: Any) -> tuple[str, str]:
+    """A hashable cache key: ("s", text) for text, ("j", canonical JSON) for a structured case."""
+    return ("s", obj) if isinstance(obj, str) else ("j", json.dumps(obj, sort_keys=True, default=str))
 
 
 @lru_cache(maxsize=4096)
-def _cached(key: str) -> Reading:
-    if not key.startswith("\x00"):
-        return _text_reading(key)
-    data = json.loads(key[1:])
+def _cached(key: tuple[str, str]) -> Reading:
+    if key[0] == "s":
+        return _text_reading(key[1])
+    data = json.loads(key[1])
     return _dict_reading(data) if isinstance(data, dict) else _text_reading(str(data))
 
 

@@ -17,20 +17,21 @@ _F = re.IGNORECASE
 LABELS: dict[str, str] = {
     "diagnosis": r"(?:provisional|final|working|clinical|admitting|discharge|principal|primary)\s+(?:dx|diagnosis)|"
                  r"dx|diagnosis|diagnoses|impression|imp|assessment(?:\s+(?:and|&)\s+plan)?|a\s*/\s*p|a\s*&\s*p|"
-                 r"indication|syndrome",
+                 r"indication|syndrome|a",
     "prescription": r"rx|prescription|prescribed|treatment(?:\s+(?:given|prescribed|started|plan))?|orders?|plan|"
                     r"regimen|advised|advice|antibiotics?(?:\s+(?:prescribed|on\s+discharge|given))?|course|"
-                    r"management|discharge\s+rx|current\s+antibiotics?",
+                    r"management|mx|discharge\s+rx|current\s+antibiotics?|p",
     "medications": r"(?:current|regular|home|ongoing|usual)\s+(?:medications?|medicines?|meds|drugs)|"
-                   r"(?:discharge\s+)?medications?(?:\s+(?:on|at)\s+discharge)?|medicines|meds|drug\s+history",
+                   r"(?:discharge\s+)?medications?(?:\s+(?:on|at)\s+discharge)?|medicines|meds|drug\s+history|"
+                   r"dhx|dh|drug\s+hx",
     "allergies": r"(?:drug\s+)?allerg(?:y|ies)",
     "family": r"family\s+(?:history|h\s*/\s*o|hx)|fh",
-    "past": r"past\s+(?:medical\s+|surgical\s+)?history|medical\s+history|pmh|past\s+hx|k\s*/\s*c\s*/\s*o|"
+    "past": r"past\s+(?:medical\s+|surgical\s+)?history|medical\s+history|pmhx?|past\s+hx|k\s*/\s*c\s*/\s*o|"
             r"co-?morbidit(?:y|ies)|background",
-    "history": r"history(?:\s+of\s+present(?:ing)?\s+illness)?|hpi|hx|presenting\s+complaints?|c\s*/\s*o",
-    "exam": r"o\s*/\s*e|on\s+examination|(?:physical\s+)?exam(?:ination)?",
+    "history": r"history(?:\s+of\s+present(?:ing)?\s+illness)?|hpi|hx|presenting\s+complaints?|c\s*/\s*o|pc|hpc|s",
+    "exam": r"o\s*/\s*e|on\s+examination|(?:physical\s+)?exam(?:ination)?|o",
     "vitals": r"vitals|vital\s+signs|observations|obs",
-    "labs": r"labs?|investigations?|c\s*/\s*s|(?:urine|blood|sputum|pus|csf|stool)?\s*cultures?|urine\s+r\s*/\s*m|"
+    "labs": r"labs?|investigations?|ix|bloods|c\s*/\s*s|(?:urine|blood|sputum|pus|csf|stool)?\s*cultures?|urine\s+r\s*/\s*m|"
             r"renal\s+function",
     "setting": r"setting|location|unit",
     "patient": r"patient|pt|name|age\s*/\s*sex|profile|presentation|clinical\s+details",
@@ -56,12 +57,13 @@ class Section:
 
 
 # A sentence end: '. ' before a capital (not after 'Tab.', 'S.', 'Dr.' ...), '.' or ':' at a line end, a blank line.
-_END = re.compile(r"\.(?=[ \t]+[A-Z(])|[.:]?[ \t]*\n[ \t]*\n|(?<=[.])[ \t]*\n|(?<![,\s])[ \t]*\n(?=[ \t]*[A-Z])")
-_ABBREV = re.compile(r"(?:\b(?:tab|tabs|inj|cap|caps|syp|syr|mrs|vs|dr|mr|ms|no|st|approx)|\b[A-Za-z])$", _F)
+_END = re.compile(r"\.(?=[ \t]+[^\s\d])|[ \t]*\|[ \t]|[.:]?[ \t]*\n[ \t]*\n|(?<=[.])[ \t]*\n|(?<![,\s])[ \t]*\n(?=[ \t]*[A-Z])")
+_ABBREV = re.compile(r"(?:\b(?:tab|tabs|inj|cap|caps|syp|syr|mrs|vs|dr|mr|ms|no|st|approx|prov|temp|wt|pt|yrs?|"
+                     r"sr|hr|resp|sat|sats|max|min|e\.g|i\.e|etc)|\b[A-Za-z])$", _F)
 
 
 def sentence_end(text: str, start: int) -> int:
-    """Where the sentence that starts at `start` ends: '. ' before a capital (not after 'Tab.', 'S.', 'Dr.'), a
+    """Where the sentence that starts at `start` ends: '. ' before a word (not after 'Tab.', 'S.', 'Dr.'), a
     full stop at a line end, a line break before a capital (not after a comma), or a blank line."""
     for m in _END.finditer(text, start):
         if m.group(0) == "." and _ABBREV.search(text, max(0, m.start() - 8), m.start()):

@@ -148,6 +148,16 @@ def _choose(group: str, members: list[Syndrome], lvl: int | None, note: str, age
     return members
 
 
+def _sibling(kb, s: Syndrome, diagnosis: str) -> Syndrome:
+    """A named entry, or the sibling of the same setting that the diagnosis qualifies ('hospital-acquired septic
+    shock' is hospital-acquired sepsis; 'mild cellulitis, MRSA' the MRSA entry)."""
+    for key, rx in TIE_BREAKS.get(s.group, ()):
+        other = kb.syndrome(key)
+        if other and other.key != s.key and other.setting == s.setting and _affirmed_in(rx, diagnosis):
+            return other
+    return s
+
+
 def _fever_days(note: str) -> int | None:
     m = _FEVER_DAYS.search(note)
     return int(next(g for g in m.groups() if g)) if m else None
@@ -171,14 +181,13 @@ def resolve(dx_mentions: list[Mention], note: str, setting: str | None, severity
         s = kb.syndrome(m.key[2:]) if m.key.startswith("s:") else None
         no_abx = bool(s and s.no_antibiotic)
         if viral and not no_abx and not _VIRAL.search(m.text):
-            continue  # 'viral pneumonia', 'influenza pneumonia': not a bacterial entry
+            if _VIRAL.search(_before(diagnosis_text, note, m)):
+                out.why = f"a viral qualifier on '{m.text}', which the knowledge base has as bacterial"
+                return out  # 'viral pneumonia', 'influenza pneumonia': neither the bacterial entry nor 'no antibiotic'
+            continue  # 'common cold, viral URTI ... sore throat': a symptom beside a viral diagnosis
         if bacterial and no_abx and not _BACTERIAL.search(m.text):
             continue
         kept.append(m)
-    if viral and any(not (kb.syndrome(m.key[2:]) and kb.syndrome(m.key[2:]).no_antibiotic) for m in affirmed) and \
-            any(m.key.startswith("s:") and kb.syndrome(m.key[2:]).no_antibiotic for m in kept):
-        out.why = "the diagnosis names a viral illness and a bacterial syndrome"
-        return out
     focal = [m for m in kept if _group(kb, m) != SEPSIS_GROUP]
     kept = focal or kept
     if not kept:
@@ -199,7 +208,7 @@ def resolve(dx_mentions: list[Mention], note: str, setting: str | None, severity
     specific = [m for m in ms if m.key.startswith("s:")]
     lvl = level(setting, severity)
     if specific:
-        choice = [kb.syndrome(specific[-1].key[2:])]
+        choice = [_sibling(kb, kb.syndrome(specific[-1].key[2:]), diagnosis_text)]
     else:
         choice = _choose(group, list(kb.group_members(group)), lvl, note, age)
     if len(choice) != 1:
@@ -217,9 +226,15 @@ def resolve(dx_mentions: list[Mention], note: str, setting: str | None, severity
         return out
     out.key = s.key
     out.candidates = []
-    out.why = f"'{ms[0].text}' in the diagnosis" + (f", {setting or ''} {severity or ''}".rstrip() if
-                                                    not specific else "")
+    context = ", ".join(x for x in (setting, severity) if x)
+    out.why = f"'{ms[0].text}' in the diagnosis" + (f" ({context})" if context and not specific else "")
     return out
+
+
+def _before(diagnosis: str, note: str, m: Mention) -> str:
+    """The two words before a mention (in the note it was found in, else in the diagnosis string)."""
+    src = note if note[m.start:m.end] == m.text else diagnosis if diagnosis[m.start:m.end] == m.text else ""
+    return " ".join(src[:m.start].split()[-2:])
 
 
 def _group(kb, m: Mention) -> str:
