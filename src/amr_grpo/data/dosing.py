@@ -62,6 +62,9 @@ def renal_adjust(item: Item, band: RenalBand) -> Item | None:
         return None
     if new == item or (new.dose_mg is not None and new.dose_mg % 20 and new.dose_mg % 25):
         return None  # no change, or an amount no product gives (25% of 750 mg = 187.5 mg)
+    if any(b is not None and a is not None and b > a for a, b in ((item.dose_mg, new.dose_mg),
+                                                              (item.dose_mg_per_kg, new.dose_mg_per_kg))):
+        return None  # a band for another dosing scheme (gentamicin 5 mg/kg q36h vs 1 mg/kg q8h synergy): no guess
     return new
 
 
