@@ -308,4 +308,6 @@ def read_case(patient_case: str | dict[str, Any] | Case) -> Case:
     """A case as free text, a records.Case dict (the dataset's `context`), or a flat dict -> Case."""
     if isinstance(patient_case, Case):
         return patient_case
-    return read(patient_case).case
+    if not isinstance(patient_case, (str, dict)):
+        patient_case = str(patient_case)
+    return copy.deepcopy(_cached(_key(patient_case)).case)  # the caller's own copy of the cached reading
