@@ -7,7 +7,7 @@ ward or ED -> the inpatient one, OPD or mild -> the outpatient one) and by what 
 Pseudomonas or MRSA risk, age over 50, a Centor score ...); when nothing decides, the syndrome stays unknown.
 A 'no antibiotic' entry is taken only when the diagnosis names it and the patient is not severely ill; viral and
 bacterial qualifiers are respected; two different indications in one diagnosis leave it unknown.
-Try it: python -c "from amr_grpo.reading.syndrome import resolve; print(resolve('Severe CAP', 'RR 30', 'ICU', 'severe', 67, []))"
+Try it: python -c "from amr_grpo.reading.syndrome import *; print(resolve(syndrome_mentions('CAP'), '', 'ICU', None, 67, 'CAP'))"
 """
 
 from __future__ import annotations
