@@ -54,6 +54,7 @@ test-slow: install tools  ## the slow tests (tests/slow): README multi-GPU comma
 
 bench: install  ## benchmarks: each prints ours vs a baseline measured in the same run
 	$(BIN)/python bench/rules_judge.py
+	$(BIN)/python bench/case_reader.py
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/service_load.py
 	$(BIN)/python bench/review_agreement.py

@@ -27,6 +27,7 @@ from amr_grpo.judge.base import EvalRequest
 from amr_grpo.judge.parse import parse_validation
 from amr_grpo.judge.rules import RulesJudge
 from amr_grpo.metrics import METRIC_KEYS
+from amr_grpo.reading import reader
 
 TARGET = 2000.0
 
@@ -103,6 +104,7 @@ def make_pairs(n: int, seed: int = 0) -> list[EvalRequest]:
 
 def _clear_caches() -> None:
     rules_context._cached_context.cache_clear()
+    reader._cached.cache_clear()  # the case reader's per-case cache: cold means the case is read again
     parse._parse_prescription_cached.cache_clear()
 
 

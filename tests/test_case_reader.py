@@ -1,12 +1,12 @@
-"""The case reader on a table of free-text cases written the way Indian clinicians write them, on structured
-dicts, and the ground-truth reader on reference texts and dicts."""
+"""The case reader (amr_grpo.reading) on a table of free-text cases written the way Indian clinicians write them, on
+structured dicts, and the ground-truth reader on reference texts and dicts."""
 
 from __future__ import annotations
 
 import pytest
 
-from amr_grpo.judge.case_reader import read_case, read_ground_truth
-from amr_grpo.judge.patient_text import cockcroft_gault
+from amr_grpo.reading import read_case, read_ground_truth
+from amr_grpo.reading.renal import cockcroft_gault
 from amr_grpo.records import Case, Decision, GroundTruth, Patient
 
 # (case text, expected Case/Patient fields). Keys prefixed "p." are Patient fields.
@@ -30,8 +30,9 @@ TABLE = [
     (
         "Pt: 58 year old woman on warfarin, sertraline. eGFR 40. Diagnosis: cellulitis. "
         "Prescription: cotrimoxazole 960 mg PO BD x 7 days. Setting: OPD",
-        # no creatinine: the stated eGFR stands in for CrCl
-        {"p.age": 58, "p.sex": "F", "p.current_medicines": ["warfarin", "sertraline"], "p.crcl_ml_min": 40,
+        # no creatinine: the stated eGFR is the renal function doses are read with (crcl_ml_min stays a CrCl only)
+        {"p.age": 58, "p.sex": "F", "p.current_medicines": ["warfarin", "sertraline"], "p.crcl_ml_min": None,
+         "p.egfr_ml_min": 40, "p.renal_basis": "stated eGFR",
          "diagnosis": "cellulitis", "prescription": "cotrimoxazole 960 mg PO BD x 7 days", "setting": "OPD"},
     ),
     (
@@ -78,10 +79,10 @@ TABLE = [
     (
         "45-year-old male, k/c/o T2DM, CKD stage 4 on MHD, on T. Ecosprin 75 mg OD, Tab. warfarin 2.5 mg OD. "
         "Dx: cellulitis. Started on Inj. cefazolin 1 g q8h",
-        # "T." and "Tab." are not sentence ends; the decimal dose does not cut the medicine list; "on MHD" is kept
-        # out of the comorbidity (it is what the patient is on)
+        # "T." and "Tab." are not sentence ends; the decimal dose does not cut the medicine list; "on MHD"
+        # (maintenance haemodialysis) is neither a comorbidity item nor a medicine
         {"p.age": 45, "p.sex": "M", "p.comorbidities": ["T2DM", "CKD stage 4"], "diagnosis": "cellulitis",
-         "p.current_medicines": ["mhd", "ecosprin", "warfarin"], "prescription": "Started on Inj cefazolin 1 g q8h"},
+         "p.current_medicines": ["ecosprin", "warfarin"], "prescription": "Started on Inj cefazolin 1 g q8h"},
     ),
     (
         "Mrs. Lakshmi, 58 yrs, diabetic on insulin, c/o fever with chills and burning micturition x 3 days. "
@@ -107,7 +108,7 @@ TABLE = [
         "Age: 72 Sex: Male Weight: 68 kg Creatinine: 2.4 mg/dL Allergies: Sulfa (rash) Medications: warfarin 3 mg "
         "daily, digoxin Diagnosis: Cellulitis left leg, moderate Prescription: Cefazolin 2 g IV q8h x 7 days",
         # one line of "Label: value" pairs; CG: (140 - 72) x 68 / (72 x 2.4) = 4624 / 172.8 = 26.76 -> 26.8
-        {"p.age": 72, "p.sex": "M", "p.weight_kg": 68, "p.allergies": ["sulfa"], "p.crcl_ml_min": 26.8,
+        {"p.age": 72, "p.sex": "M", "p.weight_kg": 68, "p.allergies": ["sulfa (rash)"], "p.crcl_ml_min": 26.8,
          "p.current_medicines": ["warfarin", "digoxin"], "diagnosis": "Cellulitis left leg, moderate",
          "prescription": "Cefazolin 2 g IV q8h x 7 days"},
     ),
@@ -151,8 +152,11 @@ def test_unstated_fields_stay_unknown() -> None:
     p = read_case("Dx: cellulitis. Rx: cefalexin 500 mg QID x 5 days").patient
     assert (p.age, p.sex, p.weight_kg, p.crcl_ml_min, p.pregnant) == (None, None, None, None, None)
     assert p.allergies == [] and p.current_medicines == []
-    # creatinine without weight: no Cockcroft-Gault guess
-    assert read_case("70/M, S. Cr 2.0 mg/dl. Dx: CAP").patient.crcl_ml_min is None
+    # creatinine without weight: no Cockcroft-Gault CrCl, but a CKD-EPI 2021 eGFR marked as estimated:
+    # 142 x (2.0/0.9)^-1.200 x 0.9938^70 = 142 x 0.3836 x 0.6471 = 35.25 -> 35.2
+    p = read_case("70/M, S. Cr 2.0 mg/dl. Dx: CAP").patient
+    assert p.crcl_ml_min is None and p.egfr_ml_min == pytest.approx(35.2, abs=0.1)
+    assert p.renal_basis == "CKD-EPI 2021 eGFR (estimated)" and p.renal_function() == p.egfr_ml_min
 
 
 def test_structured_case_dict_round_trip() -> None:
@@ -168,7 +172,9 @@ def test_structured_case_dict_round_trip() -> None:
 def test_flat_dict_with_aliases_and_free_text_patient() -> None:
     flat = read_case({"case_id": 7, "age": "45", "gender": "female", "allergy": "PCN", "egfr": 35,
                       "dx": "cystitis", "rx": ["nitrofurantoin 100 mg BD", "x 5 days"], "pregnancy": "yes"})
-    assert (flat.id, flat.patient.age, flat.patient.sex, flat.patient.crcl_ml_min) == ("7", 45.0, "F", 35.0)
+    # "egfr" is an eGFR (not a CrCl): it goes in egfr_ml_min and is what renal bands are read with
+    assert (flat.id, flat.patient.age, flat.patient.sex, flat.patient.egfr_ml_min) == ("7", 45.0, "F", 35.0)
+    assert flat.patient.crcl_ml_min is None and flat.patient.renal_function() == 35.0
     assert flat.patient.allergies == ["penicillin"] and flat.patient.pregnant is True
     assert flat.prescription == "nitrofurantoin 100 mg BD; x 5 days"
     text_patient = read_case({"patient": "60/M on warfarin, NKDA", "diagnosis": "cellulitis", "prescription": "x"})

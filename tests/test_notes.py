@@ -1,6 +1,6 @@
 """Free-text synthetic notes (issue 10, item 8): deterministic, realistic, and read back by the project's case reader.
 
-Each note is read with `judge.case_reader.read_case`, as the judge reads a case, and the facts the label depends on
+Each note is read with `amr_grpo.reading.read_case`, as the judge reads a case, and the facts the label depends on
 are compared with the scenario's structured patient: age and sex, weight, the renal band of every drug of the case,
 whether each drug meets the allergy, pregnancy (and its gestation rule) and interaction it met in the structured
 case, and the culture report's susceptibilities. Realistic phrasings the reader misses today are kept in the notes

@@ -179,7 +179,7 @@ CASES: dict[str, dict] = {
         },
     ),
     "animal_bite_anaphylaxis": dict(
-        case="40/M, dog bite on the hand with breached skin, allergic to penicillin - anaphylaxis. "
+        case="40/M, allergic to penicillin - anaphylaxis. Dx: dog bite on the hand with breached skin. "
              "Rx: Tab amoxicillin-clavulanate 625 mg TDS x 5 days.",
         gt={"decision": "Modify", "regimen": "Doxycycline 100 mg PO BD x 5 days"},
         correct=validation([
@@ -673,8 +673,8 @@ CASES: dict[str, dict] = {
         },
     ),
     "animal_bite_ok": dict(
-        case="40/M, dog bite on the hand with breached skin, NKDA. Rx: Tab amoxicillin-clavulanate 625 mg TDS x "
-             "5 days.",
+        case="40/M, NKDA. Dx: dog bite on the hand with breached skin. Rx: Tab amoxicillin-clavulanate 625 mg TDS "
+             "x 5 days.",
         gt={"decision": "Approve", "regimen": "Amoxicillin-clavulanate 625 mg PO TDS x 5 days"},
         correct=validation([
             "Clinical picture: dog bite on the hand with breached skin.",

@@ -359,7 +359,8 @@ def test_general_knowledge_syndromes_cite_general_knowledge_without_search_notes
     assert {"cholera", "pharyngitis_centor_low", "scrub_typhus_uncomplicated"} <= {c["syndrome"] for c in gk}
     # not "..., section DHR-ICMR 2015 rickettsial guideline exists, treatment section not seen": that note says
     # where the knowledge base looked, it is no place in a source
-    assert {c["citation"] for c in gk} == {"General clinical knowledge, not verified against a source"}
+    # (a case that renally doses a Table 14.1 drug adds that table after it)
+    assert {c["citation"].split("; ")[0] for c in gk} == {"General clinical knowledge, not verified against a source"}
 
 
 def test_renal_dosing_cites_icmr_table_14_1(cases, patients):

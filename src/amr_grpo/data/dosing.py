@@ -76,8 +76,11 @@ def renal_adjust(item: Item, band: RenalBand) -> Item | None:
         new = replace(new, interval_h=interval)
     elif amounts or item.interval_h == 0:  # "4 mg/kg" (then by level): the interval is not given, do not guess
         return None
-    if new.dose_mg is not None and new.dose_mg % 20 and new.dose_mg % 25:
-        return None  # an amount no product gives (25% of 750 mg = 187.5 mg)
+    if new == item or (new.dose_mg is not None and new.dose_mg % 20 and new.dose_mg % 25):
+        return None  # no change, or an amount no product gives (25% of 750 mg = 187.5 mg)
+    if any(b is not None and a is not None and b > a for a, b in ((item.dose_mg, new.dose_mg),
+                                                              (item.dose_mg_per_kg, new.dose_mg_per_kg))):
+        return None  # a band for another dosing scheme (gentamicin 5 mg/kg q36h vs 1 mg/kg q8h synergy): no guess
     if factor and item.route == "PO" and new.dose_mg is not None and new.dose_mg % 40 and new.dose_mg % 50:
         return None  # half of a 750 mg oral dose is no tablet strength (200, 250, 400, 480, 500 ... mg)
     if new.dose_mg_per_kg is not None and round(new.dose_mg_per_kg, 1) != new.dose_mg_per_kg:

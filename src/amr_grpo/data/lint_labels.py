@@ -28,7 +28,7 @@ from amr_grpo.data.regimens import daily_cap
 from amr_grpo.data.scenarios import group_drugs
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome, load_kb
-from amr_grpo.judge.case_reader import read_case, read_ground_truth
+from amr_grpo.reading import read_case, read_ground_truth
 from amr_grpo.records import Case, GroundTruth
 
 KINDS = {  # kind -> what it means (the order of the report)

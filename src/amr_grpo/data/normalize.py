@@ -1,8 +1,9 @@
 """Turn one raw record (structured case, alpaca instruction/input/output, or chat `messages`) into a Case and
 its GroundTruth, naming every field at fault.
 
-Column names are matched case-insensitively with spaces and hyphens read as underscores, common aliases are
-understood ("dx", "rx", "label", "gender", "crcl", ...), and `--map FIELD=COLUMN` names any other column
+Column names are matched case-insensitively with spaces and hyphens read as underscores, the aliases of the one
+column table (reading/columns.py, shared with the case reader) are understood ("dx", "rx", "label", "gender",
+"crcl", ...), and `--map FIELD=COLUMN` names any other column
 (`patient.age=Age (years)` for one patient field). Problems come back as (field, problem) pairs; prepare.py
 prefixes them with FILE:LINE.
 Try it: python -c "from amr_grpo.data.normalize import normalize; print(normalize({'input': 'Diagnosis: CAP', 'output': 'Decision: Approve'}, {}))"
@@ -17,48 +18,11 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
+from amr_grpo.reading.columns import ALIASES, CASE_FIELDS, OTHER_FIELDS, PATIENT_ALIASES, PATIENT_FIELDS
 from amr_grpo.records import Case, Decision, GroundTruth, Patient
 
-CASE_FIELDS = ("id", "patient", "diagnosis", "prescription", "setting", "decision", "reference",
-               "recommended_regimen", "citation", "syndrome", "issues", "flags")
-OTHER_FIELDS = ("instruction", "input", "output", "messages")
-PATIENT_FIELDS = ("age", "sex", "weight_kg", "comorbidities", "allergies", "crcl_ml_min", "serum_creatinine_mg_dl",
-                  "pregnant", "gestation_weeks", "current_medicines", "cultures", "text")
-
-# Accepted spellings (after lower-casing, spaces/hyphens -> "_") for each field.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "case_id", "caseid", "uid", "record_id"),
-    "patient": ("patient", "patient_profile", "patient_info", "patient_details"),
-    "diagnosis": ("diagnosis", "dx", "indication"),
-    "prescription": ("prescription", "rx", "prescribed", "prescribed_regimen", "medication_order"),
-    "setting": ("setting", "care_setting", "location"),
-    "decision": ("decision", "label", "verdict", "gold_decision"),
-    "reference": ("reference", "reference_validation", "validation"),
-    "recommended_regimen": ("recommended_regimen", "regimen", "recommended"),
-    "citation": ("citation", "source", "guideline"),
-    "syndrome": ("syndrome", "syndrome_key"),
-    "issues": ("issues",),
-    "flags": ("flags", "risk_factors"),
-    "instruction": ("instruction", "prompt_instruction"),
-    "input": ("input",),
-    "output": ("output", "response", "completion"),
-    "messages": ("messages", "conversation", "conversations"),
-}
-PATIENT_ALIASES: dict[str, tuple[str, ...]] = {
-    "age": ("age", "age_years"),
-    "sex": ("sex", "gender"),
-    "weight_kg": ("weight_kg", "weight", "wt"),
-    "comorbidities": ("comorbidities", "comorbidity", "conditions", "past_history"),
-    "allergies": ("allergies", "allergy", "drug_allergies"),
-    "crcl_ml_min": ("crcl_ml_min", "crcl", "creatinine_clearance", "egfr"),
-    "serum_creatinine_mg_dl": ("serum_creatinine_mg_dl", "serum_creatinine", "creatinine", "scr"),
-    "pregnant": ("pregnant", "pregnancy"),
-    "gestation_weeks": ("gestation_weeks", "gestation", "gestational_age", "gestational_age_weeks"),
-    "current_medicines": ("current_medicines", "medicines", "medications", "current_medications", "meds"),
-    "cultures": ("cultures", "culture", "culture_results", "microbiology"),
-    "text": ("text", "notes", "history", "summary", "description"),
-}
-_RANGES = {"age": (0, 120), "weight_kg": (0.3, 400), "crcl_ml_min": (0, 300), "serum_creatinine_mg_dl": (0, 30),
+_RANGES = {"age": (0, 120), "weight_kg": (0.3, 400), "crcl_ml_min": (0, 300), "egfr_ml_min": (0, 300),
+           "serum_creatinine_mg_dl": (0, 30),
            "gestation_weeks": (0, 45)}
 _LIST_FIELDS = ("comorbidities", "allergies", "current_medicines")
 _NONE_WORDS = {"none", "nil", "no", "nkda", "nka", "none known", "no known allergies", "n/a", "na", "-", ""}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from amr_grpo.data.scenarios import Built
 from amr_grpo.guidelines import Syndrome, load_kb
-from amr_grpo.judge.patient_text import cockcroft_gault
+from amr_grpo.reading.renal import cockcroft_gault
 from amr_grpo.records import Patient
 
 UMOL_PER_MG_DL = 88.4  # creatinine: 1 mg/dL = 88.4 umol/L

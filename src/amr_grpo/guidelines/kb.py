@@ -34,6 +34,9 @@ def normalise_setting(setting: str | None) -> str | None:
     return None
 
 
+# 'penicillin' followed by a dose in units ("penicillin 4 MU", "penicillin 2.4 million units"): benzylpenicillin.
+_DOSED_PENICILLIN = re.compile(r"(?<![a-z])penicillin(?=\s+(?:iv\s+|im\s+)?\d[\d.,]*\s*(?:mu|miu|million|lakh|lac|units?)\b)",
+                               re.IGNORECASE)
 _SEP = "\x00"  # stands for "any run of punctuation/space, or none" between the words of a name
 
 
@@ -202,11 +205,18 @@ class KnowledgeBase:
         return self._drug_by_key.get(k) if k else None
 
     def find_drug_spans(self, text: str) -> list[tuple[int, int, str]]:
-        """(start, end, drug key) for every drug mention in text, left to right."""
-        return [
+        """(start, end, drug key) for every drug mention in text, left to right. Plain 'penicillin' names a class
+        ('allergic to penicillin'); it is benzylpenicillin only where a dose follows ('IV penicillin 4 MU q4h')."""
+        spans = [
             (m.start(), m.end(), self._drug_index[re.sub(r"[^a-z0-9]+", "", m.group(0).lower())])
             for m in self._drug_re.finditer(text)
         ]
+        if "enicillin" in text and "benzylpenicillin" in self._drug_by_key:
+            taken = [(a, b) for a, b, _ in spans]
+            spans += [(m.start(), m.end(), "benzylpenicillin") for m in _DOSED_PENICILLIN.finditer(text)
+                      if not any(a <= m.start() < b for a, b in taken)]
+            spans.sort()
+        return spans
 
     def find_drugs(self, text: str) -> list[str]:
         """Drug keys mentioned in free text, in order of first mention, each once."""

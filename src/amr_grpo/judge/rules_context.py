@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from amr_grpo.guidelines import RegimenItem, Syndrome, load_kb, normalise_setting
-from amr_grpo.judge.case_reader import read_case, read_ground_truth
+from amr_grpo.reading import read_case, read_ground_truth
 from amr_grpo.judge.parse import no_regimen, parse_regimen
 from amr_grpo.records import Case, Dose, GroundTruth
 
@@ -141,8 +141,8 @@ def _risks_for_drug(case: Case, drug: str, route: str | None = None) -> tuple[Ri
     out: list[Risk] = []
     if p.allergies and (why := kb.allergy_conflict(drug, p.allergies)):
         out.append(Risk("allergy", why, (), drug, True, True, "avoid"))
-    if p.crcl_ml_min is not None and (band := kb.renal_band(drug, p.crcl_ml_min, route)) and band.action != "no_change":
-        out.append(Risk("renal", f"{name} at CrCl {p.crcl_ml_min:g} mL/min: {band.action} ({band.advice})",
+    if (rf := p.renal_function()) is not None and (band := kb.renal_band(drug, rf, route)) and band.action != "no_change":
+        out.append(Risk("renal", f"{name} at CrCl {rf:g} mL/min: {band.action} ({band.advice})",
                         (), drug, True, band.action == "avoid", band.action, band.source.cite()))
     if p.pregnant and (rule := kb.pregnancy_rule(drug)):
         major, contra = _pregnancy_flags(rule.action, p.gestation_weeks)
@@ -169,9 +169,9 @@ def _case_risks(case: Case, drugs: list[tuple[str, str | None]],
     if p.pregnant and "pregnancy" not in kinds:
         risks.append(Risk("pregnancy", "pregnant" + (f" ({p.gestation_weeks:g} weeks)" if p.gestation_weeks else ""),
                           major=True))
-    if p.crcl_ml_min is not None and p.crcl_ml_min < RENAL_CONCERN_CRCL and "renal" not in kinds:
-        risks.append(Risk("renal", f"CrCl {p.crcl_ml_min:g} mL/min", major=False))
-    elif p.crcl_ml_min is None and _RENAL_DISEASE.search(" ".join(p.comorbidities) + " " + (p.text or "")):
+    if (rf := p.renal_function()) is not None and rf < RENAL_CONCERN_CRCL and "renal" not in kinds:
+        risks.append(Risk("renal", f"CrCl {rf:g} mL/min", major=False))
+    elif rf is None and _RENAL_DISEASE.search(" ".join(p.comorbidities) + " " + (p.text or "")):
         risks.append(Risk("renal", "kidney disease stated, no CrCl given", major=False))
     return tuple(risks)
 
@@ -211,7 +211,7 @@ def _options(syndrome: Syndrome | None, gt_doses: list[Dose], gt_text: str, case
     for r in syndrome.alternatives:
         when = r.when.lower()
         reason = blocked or (bool(p.allergies) and "allerg" in when) or (bool(p.pregnant) and "pregnan" in when) or (
-            p.crcl_ml_min is not None and p.crcl_ml_min < RENAL_CONCERN_CRCL and "renal" in when) or _stated(
+            (rf := p.renal_function()) is not None and rf < RENAL_CONCERN_CRCL and "renal" in when) or _stated(
             when, stated)
         text = r.text + (f" ({r.when})" if r.when else "")
         first.append(Option(tuple(map(_target, r.items)), text, "alternative", reason))
@@ -219,15 +219,12 @@ def _options(syndrome: Syndrome | None, gt_doses: list[Dose], gt_text: str, case
 
 
 def find_syndrome(case: Case, gt: GroundTruth) -> tuple[Syndrome | None, str]:
-    """The knowledge-base syndrome: ground truth's, then the case's, then read from the diagnosis text."""
+    """The knowledge-base syndrome: ground truth's, then the one the case reader resolved (None: unknown)."""
     kb = load_kb()
     setting = normalise_setting(case.setting)
     for name, via in ((gt.syndrome, "ground truth"), (case.syndrome, "case")):
         if name and (s := kb.syndrome(name, setting)):
             return s, via
-    for text in (case.diagnosis, case.patient.text or ""):
-        if text and (found := kb.search_syndromes(text, setting, limit=1)):
-            return found[0], "diagnosis"
     return None, ""
 
 

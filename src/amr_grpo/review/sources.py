@@ -82,7 +82,7 @@ def _decision(text: str) -> str | None:
 
 
 def _reference_decision(gt: Any) -> str | None:
-    from amr_grpo.judge.case_reader import read_ground_truth
+    from amr_grpo.reading import read_ground_truth
 
     d = read_ground_truth(gt).decision
     return d.value if d else None

@@ -47,7 +47,7 @@ def _reference(decision: str, regimen: str | None, citation: str | None, reviewe
 
 def case_record(item: dict[str, Any], labs: list[dict[str, Any]]) -> dict[str, Any]:
     """One item and its (agreeing) clinician labels -> a case record in a format prepare reads."""
-    from amr_grpo.judge.case_reader import read_ground_truth
+    from amr_grpo.reading import read_ground_truth
 
     decision = labs[0]["decision"]
     reviewers = [lab["reviewer"] for lab in labs]
