@@ -48,18 +48,26 @@ def evaluate_cmd(
     temperature: Temperature = 1.0,
     top_p: TopP = 1.0,
     seed: Seed = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in OUT: skip the cases "
+                                                          "already in its results.jsonl.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start over even if OUT holds an interrupted run.")] = False,
 ) -> None:
-    """Generate validations for a dataset split and score them on all six metrics.
-    Research tool, not for clinical use."""
-    from amr_grpo.evaluate import evaluate
+    """Generate validations for a dataset split and score them on all six metrics. Rows are written as each
+    batch finishes; Ctrl-C keeps them and --resume continues. Research tool, not for clinical use."""
+    from amr_grpo.evaluate import EvaluationInterrupted, evaluate
     from amr_grpo.evaluate import judge_config as make_judge_config
     from amr_grpo.generation import GenerationSettings
 
     gen = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=sample,
                              temperature=temperature, top_p=top_p, seed=seed, progress=True)
     cfg = make_judge_config(judge, judge_config, judge_opt)
-    s = evaluate(model, data, out, cfg, split=split, max_samples=max_samples, gen=gen, base_model=base_model,
-                 outputs=outputs)
+    try:
+        s = evaluate(model, data, out, cfg, split=split, max_samples=max_samples, gen=gen, base_model=base_model,
+                     outputs=outputs, resume=resume, force=force)
+    except EvaluationInterrupted as e:
+        console.print(f"[yellow]interrupted:[/] {e.kept} of {e.total} cases kept in {e.results}; "
+                      "continue with the same command plus --resume", highlight=False)
+        raise typer.Exit(130) from None
     wr, acc = s["weighted_reward"], s["decision_accuracy"]
     console.print(f"{s['n']} cases, judge {cfg.backend}: weighted reward {_ci(wr, 3)}, decision accuracy "
                   f"{_ci(acc, 2)}, parse failures {s['parse_failure_rate']:.2f}, judge failures {s['judge_failures']}",
@@ -125,12 +133,18 @@ def validate_cmd(
     if (case is None) == (text is None):
         raise UserError("give exactly one of --case FILE or --text '...'")
     case_obj, truth = _read_case_file(case) if case else (text, None)
+    from amr_grpo.evaluate import judge_config as make_judge_config
+    from amr_grpo.preflight import check_judge_key
     from amr_grpo.validate import Validator, to_case
 
     c = to_case(case_obj)
+    cfg = make_judge_config(judge, judge_config, judge_opt) if judge else None
+    if cfg is not None:  # the judge's key before the model loads: a missing key costs a second, not a generation
+        check_judge_key(cfg)
+        # The judge's reachability probe (one cheap request, skippable) belongs here, before the model loads.
     v = Validator.from_pretrained(model, base_model=base_model, max_new_tokens=max_new_tokens, do_sample=sample,
                                   temperature=temperature, seed=seed).validate(c)
-    verdict = _judge(c, v.raw, truth, judge, judge_config, judge_opt) if judge else None
+    verdict = _judge(c, v.raw, truth, cfg) if cfg is not None else None
     if as_json:
         typer.echo(json.dumps({"validation": v.to_dict(), "verdict": verdict.to_dict() if verdict else None,
                                "notice": NOTICE}, indent=2, ensure_ascii=False))
@@ -138,15 +152,14 @@ def validate_cmd(
     _print_validation(v, verdict)
 
 
-def _judge(case: Any, output: str, truth: Any, backend: str, cfg_file: Path | None, opts: list[str] | None) -> Any:
+def _judge(case: Any, output: str, truth: Any, cfg: Any) -> Any:
     import asyncio
 
-    from amr_grpo.evaluate import judge_config
     from amr_grpo.judge import build_engine
     from amr_grpo.judge.base import EvalRequest, JudgeError
     from amr_grpo.metrics import METRIC_KEYS
 
-    engine = build_engine(judge_config(backend, cfg_file, opts))
+    engine = build_engine(cfg)
 
     async def run() -> Any:
         try:
@@ -157,7 +170,7 @@ def _judge(case: Any, output: str, truth: Any, backend: str, cfg_file: Path | No
     try:
         return asyncio.run(run())
     except JudgeError as e:
-        raise UserError(f"the {backend} judge could not score ({e.kind}): {e}") from None
+        raise UserError(f"the {cfg.backend} judge could not score ({e.kind}): {e}") from None
 
 
 def _print_validation(v: Any, verdict: Any) -> None:
