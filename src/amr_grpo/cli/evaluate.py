@@ -83,17 +83,24 @@ def _ci(stat: dict[str, Any], digits: int) -> str:
 
 def report_cmd(
     results: Annotated[list[Path], typer.Argument(help="Results dirs written by `amr-grpo evaluate`, in order.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output dir for report.md, report.html, plots/.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output dir for report.md, report.html, plots/, tables/.")],
     train_log: Annotated[Path | None, typer.Option(help="Training metrics JSONL (one object per logged step).")] = None,
     labels: Annotated[str | None, typer.Option(help="Comma-separated run names, one per results dir.")] = None,
+    baseline: Annotated[list[str] | None, typer.Option(help="A reference weighted reward drawn as a line, NAME=VALUE "
+                                                             "(e.g. the best content-free output); repeatable.")] = None,
+    baseline_json: Annotated[list[Path] | None, typer.Option(help="JSON {name, weighted_reward, split} (or a list) "
+                                                                  "of reference lines; repeatable.")] = None,
+    examples: Annotated[int, typer.Option(help="Best and worst outputs shown per run (0: none).")] = 2,
 ) -> None:
-    """Write report.md and a self-contained report.html from saved results (pure: no model, no judge).
-    Research tool, not for clinical use."""
-    from amr_grpo.report import write_report
+    """Write report.md and a self-contained report.html from saved results (pure: no model, no judge), with
+    every table as CSV and LaTeX and every plot as PNG, SVG and PDF. Research tool, not for clinical use."""
+    from amr_grpo.report import read_baselines, write_report
 
     names = [n.strip() for n in labels.split(",")] if labels else None
-    paths = write_report(results, out, train_log=train_log, labels=names)
-    console.print(f"wrote {paths['markdown']} and {paths['html']}. {NOTICE}", highlight=False)
+    lines = read_baselines(baseline or [], baseline_json or [])
+    paths = write_report(results, out, train_log=train_log, labels=names, baselines=lines, examples=examples)
+    console.print(f"wrote {paths['markdown']} and {paths['html']} (tables as CSV and LaTeX in {paths['tables']}, "
+                  f"plots as PNG, SVG and PDF in {paths['plots']}). {NOTICE}", highlight=False)
 
 
 def _read_case_file(path: Path) -> tuple[Any, Any]:
