@@ -209,7 +209,27 @@ def _print_validation(v: Any, verdict: Any) -> None:
     out.print(f"[dim]{NOTICE}[/]")
 
 
+EVALUATE_EPILOG = """Examples:
+
+  amr-grpo evaluate --model assets/tiny-policy --data runs/main/data --split test -o runs/eval-base
+
+  amr-grpo evaluate --model runs/main/train/model --data runs/main/data -o runs/eval-trained --resume   (after Ctrl-C)
+
+  GROQ_API_KEY=... amr-grpo evaluate --outputs runs/eval-base/results.jsonl --data runs/main/data --judge openai -o runs/eval-llm
+"""
+REPORT_EPILOG = """Example:
+
+  amr-grpo report runs/eval-base runs/eval-trained --labels base,trained --train-log runs/main/train/metrics.jsonl --baseline "best constant=0.41" -o runs/report
+"""
+VALIDATE_EPILOG = """Examples:
+
+  amr-grpo validate --model assets/tiny-policy --text "28F, cystitis, ciprofloxacin 500 mg BD x 3 days"
+
+  amr-grpo validate --model runs/main/train/model --case case.json --judge rules --json
+"""
+
+
 def register(app: typer.Typer) -> None:
-    app.command("evaluate")(user_errors(evaluate_cmd))
-    app.command("report")(user_errors(report_cmd))
-    app.command("validate")(user_errors(validate_cmd))
+    app.command("evaluate", epilog=EVALUATE_EPILOG)(user_errors(evaluate_cmd))
+    app.command("report", epilog=REPORT_EPILOG)(user_errors(report_cmd))
+    app.command("validate", epilog=VALIDATE_EPILOG)(user_errors(validate_cmd))
