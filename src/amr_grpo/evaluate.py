@@ -228,7 +228,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, out_dir: str | Path
         "judge_model": engine.judge.model,
         "rubric_version": rubric_version(),
         "generation": dataclasses.asdict(gen),
-        "generation_seconds": round(gen_s, 3),
+        "seconds": round(gen_s, 3),  # generation and scoring in this session
         "resumed_rows": len(done),  # rows kept from an interrupted run; the ledger covers this session's calls
         "created_at": _now(),
         **summarize(rows),

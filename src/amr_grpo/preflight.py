@@ -41,7 +41,8 @@ def check_model_path(path: str | Path, what: str = "model") -> None:
     if p.is_file():
         raise UserError(f"{what} path {name}: is a file", "give the directory that holds config.json")
     if not ((p / "config.json").is_file() or (p / "adapter_config.json").is_file()):
-        raise UserError(f"{what} path {name}: not a model directory (no config.json or adapter_config.json)",
+        raise UserError(f"{what} {name} does not load: not a model directory (no config.json or "
+                        "adapter_config.json)",
                         "give the directory a training run saved, e.g. runs/main/train/model")
 
 
