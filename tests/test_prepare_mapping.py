@@ -133,3 +133,14 @@ def test_unmapped_decision_word_names_the_fix(tmp_path):
     assert r.exit_code == 2
     assert "pharmacist_decisions.csv:2: field 'decision': 'Stop' is not Approve, Modify or Reject" in r.output
     assert "decision_values" in r.output
+
+
+def test_inspect_knows_the_alpaca_format(tmp_path):
+    r = prepare("--inspect", EXAMPLES / "alpaca.jsonl")
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load(r.stdout)["map"] == {"instruction": "instruction", "input": "input", "output": "output"}
+    assert "alpaca" in r.stdout and "still needed" not in r.stdout
+    (tmp_path / "m.yaml").write_text(r.stdout)
+    out = prepare(EXAMPLES / "alpaca.jsonl", "--map-file", tmp_path / "m.yaml", "-o", tmp_path / "o", *NO_SPLIT)
+    assert out.exit_code == 0, out.output
+    assert len(train_rows(tmp_path / "o")) == 12

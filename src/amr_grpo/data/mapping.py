@@ -57,9 +57,9 @@ NAME_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("diagnosis", ("diagnos", "dx", "indication", "impression", "infection", "syndrome")),
     ("prescription", ("order", "prescri", "antibiotic", "antimicrobial", "drug", "medication", "rx", "therapy")),
 )
-# Free-text fields never proposed: a pharmacist's notes or remarks often state the answer, and the case must not
-# carry it. Map one yourself (patient.text) when it holds only the patient's history.
-NEVER_PROPOSED = ("patient.text", "instruction", "input", "output", "messages")
+# Free text is never proposed as the patient's text: a pharmacist's notes or remarks often state the answer, and
+# the case must not carry it. Map one yourself (patient.text) when it holds only the patient's history.
+NEVER_PROPOSED = ("patient.text",)
 DECISION_WORDS = {  # a file's decision word, read by its stem, -> our decision (proposals only; the user confirms)
     "Approve": ("continue", "accept", "agree", "appropriate", "ok", "yes", "approv", "no change", "justified"),
     "Modify": ("change", "adjust", "switch", "substitut", "reduc", "increas", "de-escalat", "deescalat", "dose",
@@ -195,7 +195,7 @@ def propose_mapping(path: Path, fmt: str = "auto") -> str:
         values = _values(rows, col)
         field, why = _by_name(col)
         by_value = _by_values(values)
-        if by_value and (field is None or field in ("reference", "prescription") and by_value == "reference"):
+        if by_value and by_value != field and (field is None or field == "prescription" and by_value == "reference"):
             field, why = by_value, "guessed from the values"
         if field in NEVER_PROPOSED:
             unused.append((col, "free text: notes may state the answer; map it as patient.text only if it holds "
@@ -219,6 +219,10 @@ def propose_mapping(path: Path, fmt: str = "auto") -> str:
             lines.append("decision_values:  # this file's decision words; replace every '?'")
             lines += [f"  {json.dumps(w, ensure_ascii=False)}: {json.dumps(d)}" for w, d in words.items()]
     lines += [f"# not mapped: {json.dumps(col, ensure_ascii=False)} ({why})" for col, why in unused]
+    if "messages" in chosen or "output" in chosen and ({"input", "instruction"} & set(chosen)):
+        lines.append("# a chat (messages) or alpaca (instruction/input/output) file: the case is read from its "
+                     "text and the decision from the answer's Decision line")
+        return "\n".join(lines) + "\n"
     has_patient = any(f.startswith("patient") for f in chosen)
     needed = [f for f in ("diagnosis", "prescription") if f not in chosen]
     if not has_patient:
