@@ -137,7 +137,8 @@ def prepare(inputs: list[Path], out_dir: Path, opts: PrepareOptions, progress=No
                         if isinstance(r["record"], dict) and any(": missing" in x for x in r["reasons"])), None)
         if missing is not None:
             hint += "; the records have the columns " + ", ".join(map(repr, missing)) + \
-                " (name another column with --map FIELD=COLUMN)"
+                " (name another column with --map FIELD=COLUMN, or let `amr-grpo prepare --inspect FILE` " \
+                "propose a --map-file)"
         raise UserError(f"{shown}{more}\n{len(rejected)} of {len(raw)} records are invalid; nothing was written",
                         hint=hint)
     if not items:
