@@ -1,11 +1,16 @@
 """amr-grpo evaluate on a real tiny model and DATA's real prepare output: results rows and summary numbers that
 follow from the rows, the same outputs rescored by an LLM judge (the fake OpenAI server) and reported side by
-side, sampling, and bad inputs as one line."""
+side, sampling, bad inputs as one line, cheap checks before the model loads, and Ctrl-C + --resume on a real
+process sent SIGINT."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,7 +122,7 @@ def test_bad_inputs_are_one_line(data_dir, tmp_path, tiny_policy):  # noqa: F811
     (bad / "test.jsonl").write_text('{"id": "a", "prompt": "p", "context": {"diagnosis": "x"}}\n{"id": "b"}\n')
     (tmp_path / "empty").mkdir()
     cases = [
-        (["--model", str(tmp_path / "empty"), "--data", str(data_dir)], "does not load"),
+        (["--model", str(tmp_path / "empty"), "--data", str(data_dir)], "not a model directory"),
         (["--model", str(tmp_path / "no" / "such"), "--data", str(data_dir)], "not found"),
         (["--model", str(tiny_policy), "--data", str(tmp_path / "nodata")], "test.jsonl: not found"),
         (["--model", str(tiny_policy), "--data", str(data_dir), "--split", "dev"], "--split 'dev'"),
@@ -130,3 +135,83 @@ def test_bad_inputs_are_one_line(data_dir, tmp_path, tiny_policy):  # noqa: F811
         assert message in r.output and "Traceback" not in r.output, (args, r.output)
     with pytest.raises(UserError, match="--max-samples must be at least 1"):
         evaluate(tiny_policy, data_dir, tmp_path / "o", judge_config("rules"), max_samples=0)
+
+
+@pytest.fixture(scope="module")
+def shipped_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shipped") / "prepared"
+    prepare([ROOT / "data" / "cases.jsonl"], out, PrepareOptions())  # 60 test cases
+    return out
+
+
+def _evaluate_cli(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "amr-grpo"), "evaluate", *args]  # the installed console script
+
+
+def test_ctrl_c_keeps_finished_batches_and_resume_finishes_the_same_run(tiny_policy, shipped_data, tmp_path):  # noqa: F811
+    out, gen = tmp_path / "run", GenerationSettings(max_new_tokens=48, batch_size=1)
+    args = ["--model", str(tiny_policy), "--data", str(shipped_data), "--judge", "rules", "--max-samples", "10",
+            "--batch-size", "1", "--max-new-tokens", "48", "-o", str(out)]
+    proc = subprocess.Popen(_evaluate_cli(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if results.is_file() and results.read_text().count("\n") >= 1:  # one batch (one case) scored and written
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    kept = _rows(out)
+    # the message names the count on disk and the way on; the rows on disk are whole, scored cases
+    assert f"interrupted: {len(kept)} of 10 cases kept in {results}" in err and "--resume" in err
+    assert 1 <= len(kept) < 10 and all(r["weighted_reward"] is not None for r in kept)
+    assert not (out / "summary.json").exists() and "Traceback" not in err
+    with pytest.raises(UserError, match="holds an interrupted evaluation"):  # never overwritten silently
+        evaluate(tiny_policy, shipped_data, out, judge_config("rules"), max_samples=10, gen=gen)
+
+    s = evaluate(tiny_policy, shipped_data, out, judge_config("rules"), max_samples=10, gen=gen, resume=True)
+    rows = _rows(out)
+    assert s["resumed_rows"] == len(kept) and s["n"] == 10
+    # kept rows are not generated again: they come back unchanged, in the dataset's order with the rest
+    assert [r for r in rows if r["id"] in {k["id"] for k in kept}] == kept
+    # greedy decoding one case at a time: the interrupted + resumed run equals an uninterrupted one
+    whole = evaluate(tiny_policy, shipped_data, tmp_path / "whole", judge_config("rules"), max_samples=10, gen=gen)
+    assert rows == _rows(tmp_path / "whole")
+    assert s["weighted_reward"]["mean"] == pytest.approx(whole["weighted_reward"]["mean"])
+
+
+def test_resume_checks_the_settings_and_drops_a_half_written_line(tiny_policy, data_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    evaluate(tiny_policy, data_dir, out, judge_config("rules"), gen=GenerationSettings(max_new_tokens=64))  # 4 cases
+    first = _rows(out)
+    # a run killed mid-write: summary gone, two whole rows and half of a third
+    (out / "summary.json").unlink()
+    text = "".join(json.dumps(r) + "\n" for r in first[:2]) + json.dumps(first[2])[:40]
+    (out / "results.jsonl").write_text(text)
+    with pytest.raises(UserError, match="was evaluated with generation.max_new_tokens 64, this run has 32"):
+        evaluate(tiny_policy, data_dir, out, judge_config("rules"), gen=GenerationSettings(max_new_tokens=32),
+                 resume=True)
+    s = evaluate(tiny_policy, data_dir, out, judge_config("rules"), gen=GenerationSettings(max_new_tokens=64),
+                 resume=True)
+    assert s["resumed_rows"] == 2 and _rows(out) == first  # the half line was dropped and its case redone
+    # --force starts over without asking
+    (out / "summary.json").unlink()
+    s = evaluate(tiny_policy, data_dir, out, judge_config("rules"), gen=GenerationSettings(max_new_tokens=64),
+                 force=True)
+    assert s["resumed_rows"] == 0 and _rows(out) == first
+
+
+def test_a_missing_judge_key_fails_before_anything_heavy_loads(tiny_policy, data_dir, tmp_path):  # noqa: F811
+    # a fresh interpreter: the error must come before torch or transformers is imported (no model load, no
+    # generation), which is what made the missing key cost minutes before
+    code = ("import sys; from typer.testing import CliRunner; from amr_grpo.cli import app; "
+            f"r = CliRunner().invoke(app, ['evaluate', '--model', {str(tiny_policy)!r}, '--data', {str(data_dir)!r}, "
+            f"'--judge', 'openai', '-o', {str(tmp_path / 'o')!r}]); "
+            "print(r.exit_code, [m for m in ('torch', 'transformers') if m in sys.modules]); print(r.output)")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("GROQ_API_KEY", "AMR_GRPO_JUDGE_API_KEY", "AMR_GRPO_JUDGE_BASE_URL")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120).stdout
+    assert out.startswith("2 []"), out
+    assert "$GROQ_API_KEY is not set" in out and "--judge rules" in out
+    assert not (tmp_path / "o").exists()

@@ -103,8 +103,12 @@ def test_bad_models_and_cases_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match="not found"):
         Validator.from_pretrained(tmp_path / "nope" / "model")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="does not load"):
+    with pytest.raises(UserError, match="not a model directory"):  # found before torch is imported
         Validator.from_pretrained(tmp_path / "empty")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{}")  # looks like a model dir, has no model in it
+    with pytest.raises(UserError, match="does not load"):
+        Validator.from_pretrained(tmp_path / "broken")
     with pytest.raises(UserError, match="unknown generation setting"):
         Validator.from_pretrained(tmp_path / "empty", max_tokens=3)
     with pytest.raises(UserError, match="empty"):

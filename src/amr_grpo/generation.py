@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from amr_grpo.errors import UserError
+from amr_grpo.preflight import check_model_path
 
 Prompt = str | list[dict[str, str]]
 
@@ -61,17 +62,16 @@ def load_model(path: str | Path, base_model: str | None = None, device: str | No
     """(model, tokenizer) from a model dir / hub id, or an adapter dir (adapter_config.json) over its base.
 
     Anything that fails to load raises UserError naming the path (never a traceback at the CLI)."""
+    check_model_path(path)  # before importing torch: a wrong path fails in milliseconds
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    p = Path(path)
+    p = Path(path).expanduser()
     is_adapter = p.is_dir() and (p / "adapter_config.json").is_file()
-    if not p.exists() and (str(path).startswith((".", "/", "~")) or str(path).count("/") > 1):
-        raise UserError(f"model path {path}: not found", "give a model directory, an adapter directory or a hub id")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        base = _adapter_base(p, base_model) if is_adapter else str(path)
+        base = _adapter_base(p, base_model) if is_adapter else str(p) if p.exists() else str(path)
         tok_src = str(p) if is_adapter and (p / "tokenizer_config.json").is_file() else base
         tokenizer = AutoTokenizer.from_pretrained(tok_src)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)

@@ -1,8 +1,10 @@
-"""The report's matplotlib figures (Agg backend), each returned as PNG bytes.
+"""The report's matplotlib figures (Agg backend), each returned as {"png", "svg", "pdf"} bytes.
 
-Training curves (weighted and per-metric reward, completion length over steps), per-metric bars with 95%
-intervals for any number of runs, confusion matrices, and output length next to reward (verbosity check).
-Pure: inputs are the rows and summaries read from saved files. Exercised by `amr-grpo report`.
+Training curves (weighted reward with reference lines, completion length), one reward curve per metric,
+per-metric bars with 95% intervals for any number of runs, confusion matrices side by side, and output length
+next to reward (verbosity check). PNG at 200 dpi for the page, SVG and PDF for a paper; the same figure gives
+the same bytes from run to run (no dates, fixed SVG ids). Pure: inputs are rows and summaries from saved files.
+Try it: amr-grpo report runs/main/eval-before runs/main/eval-after --train-log runs/main/train/metrics.jsonl -o /tmp/r
 """
 
 from __future__ import annotations
@@ -22,13 +24,36 @@ from amr_grpo.metrics import METRIC_KEYS, get_metric  # noqa: E402
 
 METRIC_REWARD = re.compile(r"^rewards/(?P<name>.+)/mean$")
 LENGTH_KEYS = ("completions/mean_length", "completion_length")
+# The judge's weighted reward (rewards.py logs it without the format reward), and TRL's total reward.
+REWARD_KEYS = (("judge/weighted_reward", "judge's weighted reward"), ("reward", "reward (TRL total)"))
+DPI = 200  # PNG resolution: sharp on a page and a slide; SVG and PDF are vector
+FORMATS = ("png", "svg", "pdf")
+plt.rcParams["svg.hashsalt"] = "amr-grpo"  # fixed element ids: the same figure gives the same SVG bytes
+plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text: editable in a paper, searchable, smaller
+plt.rcParams["pdf.fonttype"] = 42  # TrueType in the PDF (journals reject Type 3 fonts)
+
+Baseline = tuple[str, float]  # (label, weighted reward): a reference line, e.g. the best content-free output
 
 
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+def render_figure(fig: Any) -> dict[str, bytes]:
+    """A matplotlib figure as PNG, SVG and PDF bytes (byte-stable), then closed."""
+    out = {}
+    for fmt in FORMATS:
+        buf = io.BytesIO()
+        meta = {"Software": None} if fmt == "png" else {"Date": None} if fmt == "svg" else {"CreationDate": None}
+        fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches="tight", metadata=meta)
+        out[fmt] = buf.getvalue()
     plt.close(fig)
-    return buf.getvalue()
+    return out
+
+
+def _baseline_lines(ax: Any, baselines: Sequence[Baseline]) -> None:
+    """Labelled dashed horizontal lines: named in the legend and at the right end of the line."""
+    for i, (label, value) in enumerate(baselines):
+        colour = f"C{(i + 3) % 10}"
+        ax.axhline(value, color=colour, linestyle="--", linewidth=1.2, label=f"{label} ({value:.3f})")
+        ax.annotate(label, xy=(1.0, value), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=7, color=colour)
 
 
 def _series(log: Sequence[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
@@ -43,16 +68,22 @@ def metric_reward_keys(log: Sequence[dict[str, Any]]) -> list[str]:
     return ordered + sorted(v for k, v in names.items() if k not in METRIC_KEYS)
 
 
-def training_curves(log: Sequence[dict[str, Any]]) -> bytes | None:
-    """Weighted reward, per-metric reward and (when logged) mean completion length against the step."""
-    xs, ys = _series(log, "reward")
+def training_curves(log: Sequence[dict[str, Any]], baselines: Sequence[Baseline] = ()) -> dict[str, bytes] | None:
+    """Weighted reward (the baselines as reference lines), all per-metric rewards together and (when logged)
+    mean completion length, against the step."""
     metric_keys = metric_reward_keys(log)
     length_key = next((k for k in LENGTH_KEYS if any(k in r for r in log)), None)
-    if not xs and not metric_keys:
+    series = [(label, *_series(log, key)) for key, label in REWARD_KEYS]
+    series = [s for s in series if s[1]]
+    if not series and not metric_keys:
         return None
     fig, axes = plt.subplots(1, 3 if length_key else 2, figsize=(15 if length_key else 11, 3.8))
-    axes[0].plot(xs, ys, marker="o", ms=3)
+    for label, xs, ys in series:
+        axes[0].plot(xs, ys, marker="o", ms=3, label=label)
+    _baseline_lines(axes[0], baselines)
     axes[0].set(title="Weighted reward", xlabel="step", ylabel="reward")
+    if series or baselines:
+        axes[0].legend(fontsize=7)
     for k in metric_keys:
         mx, my = _series(log, k)
         axes[1].plot(mx, my, marker=".", ms=3, label=METRIC_REWARD.match(k).group("name"))
@@ -65,11 +96,33 @@ def training_curves(log: Sequence[dict[str, Any]]) -> bytes | None:
         axes[2].set(title="Mean completion length", xlabel="step", ylabel="tokens")
     for ax in axes:
         ax.grid(alpha=0.3)
-    return _png(fig)
+    return render_figure(fig)
 
 
-def metric_bars(labels: Sequence[str], summaries: Sequence[dict[str, Any]]) -> bytes:
-    """Per-metric mean score (1-5) and the weighted reward, one bar per run, with 95% bootstrap intervals."""
+def metric_curves(log: Sequence[dict[str, Any]]) -> dict[str, bytes] | None:
+    """One panel per metric: its mean reward (score/5) against the step, on a shared 0-1 scale."""
+    keys = metric_reward_keys(log)
+    if not keys:
+        return None
+    cols = min(3, len(keys))
+    rows = -(-len(keys) // cols)  # ceil
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False, sharex=True)
+    for ax, k in zip(axes.flat, keys):
+        name = METRIC_REWARD.match(k).group("name")
+        xs, ys = _series(log, k)
+        ax.plot(xs, ys, marker=".", ms=3)
+        ax.set(title=get_metric(name).name if name in METRIC_KEYS else name, ylim=(0, 1.05), xlabel="step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return render_figure(fig)
+
+
+def metric_bars(labels: Sequence[str], summaries: Sequence[dict[str, Any]],
+                baselines: Sequence[Baseline] = ()) -> dict[str, bytes]:
+    """Per-metric mean score (1-5) and the weighted reward, one bar per run, with 95% bootstrap intervals;
+    the baselines as reference lines on the weighted reward."""
     fig, (ax, axw) = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [5, 1]})
     x = np.arange(len(METRIC_KEYS))  # (n_metrics,)
     width = 0.8 / max(1, len(labels))
@@ -81,11 +134,12 @@ def metric_bars(labels: Sequence[str], summaries: Sequence[dict[str, Any]]) -> b
     ax.set_xticks(x, [get_metric(k).name for k in METRIC_KEYS], rotation=15, fontsize=8)
     ax.set(ylim=(0, 5.3), ylabel="mean score (1-5)", title="Score per metric (95% bootstrap CI)")
     ax.legend(fontsize=8)
+    _baseline_lines(axw, baselines)
     axw.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
     axw.set(ylim=(0, 1.05), title="Weighted reward")
     for a in (ax, axw):
         a.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    return render_figure(fig)
 
 
 def _bars(stats: Sequence[dict[str, Any]]) -> tuple[list[float], np.ndarray]:
@@ -96,8 +150,8 @@ def _bars(stats: Sequence[dict[str, Any]]) -> tuple[list[float], np.ndarray]:
     return means, np.array([lo, hi])  # (2, n)
 
 
-def confusion_matrices(labels: Sequence[str], summaries: Sequence[dict[str, Any]]) -> bytes:
-    """One gold x predicted decision matrix per run, counts written in the cells."""
+def confusion_matrices(labels: Sequence[str], summaries: Sequence[dict[str, Any]]) -> dict[str, bytes]:
+    """One gold x predicted decision matrix per run, side by side, counts written in the cells."""
     fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), squeeze=False)
     for ax, label, s in zip(axes[0], labels, summaries):
         cm = s["confusion_matrix"]
@@ -110,10 +164,10 @@ def confusion_matrices(labels: Sequence[str], summaries: Sequence[dict[str, Any]
         ax.set(xlabel="predicted", title=label)
     axes[0][0].set_ylabel("gold")
     fig.tight_layout()
-    return _png(fig)
+    return render_figure(fig)
 
 
-def length_vs_reward(labels: Sequence[str], runs_rows: Sequence[Sequence[dict[str, Any]]]) -> bytes:
+def length_vs_reward(labels: Sequence[str], runs_rows: Sequence[Sequence[dict[str, Any]]]) -> dict[str, bytes]:
     """Output-length histogram per run, next to length against weighted reward: a policy that games the
     judge with longer answers shows lengths shifting right while reward tracks length."""
     fig, (ah, asc) = plt.subplots(1, 2, figsize=(12, 4))
@@ -131,4 +185,4 @@ def length_vs_reward(labels: Sequence[str], runs_rows: Sequence[Sequence[dict[st
     for a in (ah, asc):
         a.legend(fontsize=8)
         a.grid(alpha=0.3)
-    return _png(fig)
+    return render_figure(fig)

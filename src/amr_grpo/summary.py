@@ -1,5 +1,7 @@
 """Evaluation results -> summary numbers: per-metric means with bootstrap 95% intervals, weighted reward
-(mean, interval, bootstrap standard error), decision accuracy and confusion matrix, parse failures, lengths.
+(mean, interval, bootstrap standard error), decision accuracy and confusion matrix, per-class precision / recall /
+F1 with the majority-class baseline, parse failures, lengths; and the paired bootstrap test of two runs on the
+same cases.
 
 Pure (numpy only): `amr-grpo evaluate` writes its summary.json with it and `amr-grpo report` recomputes the
 same numbers from results.jsonl, so a report never disagrees with the rows it shows.
@@ -61,6 +63,58 @@ def confusion(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"gold": list(DECISIONS), "predicted": cols, "counts": counts}
 
 
+def paired_bootstrap(before: Sequence[float | None], after: Sequence[float | None], n_boot: int = N_BOOT,
+                     seed: int = 0) -> dict[str, Any]:
+    """after - before over pairs where both are scored: mean difference, percentile-bootstrap 95% interval
+    (pairs resampled together, so case difficulty cancels out), and a two-sided p-value from the bootstrap
+    distribution shifted to a null of no difference (Efron & Tibshirani 1993, section 16.4), with the +1
+    correction so p is never 0."""
+    d = np.asarray([b - a for a, b in zip(before, after) if a is not None and b is not None], dtype=float)  # (n,)
+    if d.size == 0:
+        return {"n": 0, "mean_diff": None, "ci95": None, "p": None}
+    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))  # (n_boot, n)
+    means = d[idx].mean(axis=1)  # (n_boot,)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    extreme = np.abs(means - d.mean()) >= abs(d.mean()) - 1e-12  # resamples at least as far from 0 under the null
+    return {"n": int(d.size), "mean_diff": float(d.mean()), "ci95": [float(lo), float(hi)],
+            "p": float((1 + extreme.sum()) / (n_boot + 1))}
+
+
+def decision_stats(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-class precision, recall and F1 of the decisions, macro-F1, the majority-class baseline and how much
+    of the run one predicted decision covers. Over rows with a gold decision; an unreadable decision counts as
+    wrong for every class. F1 is 0 for a class never predicted or never right (scikit-learn's zero_division=0);
+    precision is None for a class never predicted. Computed from counts here: it is a few lines of arithmetic
+    over a 3-class table, not worth scikit-learn and scipy as dependencies."""
+    pairs = [(r["gold_decision"], r.get("decision")) for r in rows if r.get("gold_decision") in DECISIONS]
+    n = len(pairs)
+    per_class: dict[str, dict[str, Any]] = {}
+    for d in DECISIONS:
+        tp = sum(g == d and p == d for g, p in pairs)
+        predicted = sum(p == d for _, p in pairs)
+        support = sum(g == d for g, _ in pairs)
+        precision = tp / predicted if predicted else None
+        recall = tp / support if support else None
+        f1 = 2 * tp / (predicted + support) if predicted + support else None  # = 2PR/(P+R), 0 when tp = 0
+        per_class[d] = {"precision": precision, "recall": recall, "f1": f1, "support": support,
+                        "predicted": predicted}
+    present = [d for d in DECISIONS if per_class[d]["support"] or per_class[d]["predicted"]]
+    macro = float(np.mean([per_class[d]["f1"] for d in present])) if present else None
+    counts = {d: per_class[d]["support"] for d in DECISIONS}
+    majority = max(DECISIONS, key=lambda d: counts[d]) if n else None  # ties: Approve, Modify, Reject order
+    baseline = None
+    if majority is not None:
+        share = counts[majority] / n
+        present_gold = [d for d in DECISIONS if counts[d]]
+        # always predicting the majority: precision = its share, recall 1 -> F1 2s/(s+1); other classes F1 0
+        baseline = {"decision": majority, "accuracy": share,
+                    "macro_f1": (2 * share / (share + 1)) / len(present_gold)}
+    preds = [r.get("decision") if r.get("decision") in DECISIONS else UNPARSED for r in rows]
+    top = max(dict.fromkeys(preds), key=preds.count) if preds else None
+    return {"per_class": per_class, "macro_f1": macro, "majority_baseline": baseline,
+            "top_prediction": {"decision": top, "share": preds.count(top) / len(preds)} if top else None}
+
+
 def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = METRIC_KEYS) -> dict[str, Any]:
     """The numbers of summary.json from results rows. A metric a judge could not score is left out of that
     metric's mean (its n says how many were scored), never counted as 0."""
@@ -79,6 +133,7 @@ def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = METRIC_KE
         "weighted_reward": bootstrap(rewards),
         "decision_accuracy": bootstrap(correct),
         "confusion_matrix": confusion(rows),
+        "decisions": decision_stats(rows),
         "parse_failure_rate": (sum(1 for r in rows if not r.get("parse_ok")) / len(rows)) if rows else None,
         "judge_failures": sum(1 for r in rows if r.get("weighted_reward") is None),
         "mean_output_tokens": float(np.mean(known_len)) if known_len else None,

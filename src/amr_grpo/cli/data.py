@@ -22,15 +22,27 @@ PROGRESS_MIN = 2000  # show a progress bar from this many records
 
 
 def register(app: typer.Typer) -> None:
-    app.command("prepare")(prepare)
-    app.command("synth")(synth)
+    app.command("prepare", epilog=PREPARE_EPILOG)(prepare)
+    app.command("synth", epilog="Example: amr-grpo synth -n 600 --seed 0 -o data/cases.jsonl")(synth)
+
+
+PREPARE_EPILOG = """Examples:
+
+  amr-grpo prepare data/cases.jsonl -o runs/main/data
+
+  amr-grpo prepare --inspect my_cases.csv > my_map.yaml   (propose a column mapping; check it)
+
+  amr-grpo prepare my_cases.csv --map-file my_map.yaml -o runs/mine/data
+"""
 
 
 @user_errors
 def prepare(
     inputs: Annotated[list[Path], typer.Argument(help="Input files: JSONL, JSON (array or {\"data\": [...]}) or CSV/TSV.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (train/val/test.jsonl, hf/, prepare.json).")],
-    field_map: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN for another column name, e.g. diagnosis=Dx or patient.age=Age; repeatable.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output directory (train/val/test.jsonl, hf/, prepare.json).")] = None,
+    field_map: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN for another column name, e.g. diagnosis=Dx or patient.age=Age; repeatable; overrides --map-file.")] = None,
+    map_file: Annotated[Optional[Path], typer.Option("--map-file", help="A saved mapping (YAML: map: {FIELD: COLUMN}, optional decision_values: {WORD: Approve|Modify|Reject}).")] = None,
+    inspect: Annotated[bool, typer.Option("--inspect", help="Print a proposed --map-file for the input (from its columns and first rows) and exit.")] = False,
     val_frac: Annotated[float, typer.Option(help="Fraction of cases for the val split.")] = 0.1,
     test_frac: Annotated[float, typer.Option(help="Fraction of cases for the test split.")] = 0.1,
     val_size: Annotated[Optional[int], typer.Option(help="Number of val cases (overrides --val-frac).")] = None,
@@ -41,11 +53,23 @@ def prepare(
     prompt_format: Annotated[str, typer.Option(help="chat (system+user messages) or text (one string).")] = "chat",
     input_format: Annotated[str, typer.Option("--format", help="auto, jsonl, json, csv or tsv.")] = "auto",
 ) -> None:
-    """Raw cases -> GRPO records {id, prompt, reference, context, ground_truth}, split train/val/test."""
+    """Raw cases -> GRPO records {id, prompt, reference, context, ground_truth}, split train/val/test.
+    Ground truth is a decision (Approve / Modify / Reject), optionally a recommended regimen and a written
+    reference validation. Research tool, not for clinical use."""
     from amr_grpo.data.prepare import SPLITS, PrepareOptions
     from amr_grpo.data.prepare import prepare as run_prepare
 
-    opts = PrepareOptions(field_map=list(field_map or []), val_frac=val_frac, test_frac=test_frac,
+    if inspect:
+        from amr_grpo.data.mapping import propose_mapping
+
+        if len(inputs) != 1:
+            raise UserError("--inspect takes one input file")
+        typer.echo(propose_mapping(inputs[0], input_format), nl=False)
+        return
+    if out is None:
+        raise UserError("give the output directory: -o DIR", "or --inspect FILE to propose a column mapping")
+    opts = PrepareOptions(field_map=list(field_map or []), map_file=str(map_file) if map_file else None,
+                          val_frac=val_frac, test_frac=test_frac,
                           val_size=val_size, test_size=test_size, seed=seed, skip_invalid=skip_invalid,
                           force=force, prompt_format=prompt_format, input_format=input_format)
     with Progress(TextColumn("reading records"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -60,7 +84,7 @@ def prepare(
         try:
             summary = run_prepare(inputs, out, opts, progress=progress)
         except UserError as e:  # record text may look like rich markup: show it as written
-            raise UserError(escape(str(e)), e.hint) from None
+            raise UserError(escape(str(e)), escape(e.hint) if e.hint else None) from None
 
     table = Table(title=f"amr-grpo prepare -> {out}", caption=NOTICE)
     table.add_column("")

@@ -48,18 +48,26 @@ def evaluate_cmd(
     temperature: Temperature = 1.0,
     top_p: TopP = 1.0,
     seed: Seed = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in OUT: skip the cases "
+                                                          "already in its results.jsonl.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start over even if OUT holds an interrupted run.")] = False,
 ) -> None:
-    """Generate validations for a dataset split and score them on all six metrics.
-    Research tool, not for clinical use."""
-    from amr_grpo.evaluate import evaluate
+    """Generate validations for a dataset split and score them on all six metrics. Rows are written as each
+    batch finishes; Ctrl-C keeps them and --resume continues. Research tool, not for clinical use."""
+    from amr_grpo.evaluate import EvaluationInterrupted, evaluate
     from amr_grpo.evaluate import judge_config as make_judge_config
     from amr_grpo.generation import GenerationSettings
 
     gen = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=sample,
                              temperature=temperature, top_p=top_p, seed=seed, progress=True)
     cfg = make_judge_config(judge, judge_config, judge_opt)
-    s = evaluate(model, data, out, cfg, split=split, max_samples=max_samples, gen=gen, base_model=base_model,
-                 outputs=outputs)
+    try:
+        s = evaluate(model, data, out, cfg, split=split, max_samples=max_samples, gen=gen, base_model=base_model,
+                     outputs=outputs, resume=resume, force=force)
+    except EvaluationInterrupted as e:
+        console.print(f"[yellow]interrupted:[/] {e.kept} of {e.total} cases kept in {e.results}; "
+                      "continue with the same command plus --resume", highlight=False)
+        raise typer.Exit(130) from None
     wr, acc = s["weighted_reward"], s["decision_accuracy"]
     console.print(f"{s['n']} cases, judge {cfg.backend}: weighted reward {_ci(wr, 3)}, decision accuracy "
                   f"{_ci(acc, 2)}, parse failures {s['parse_failure_rate']:.2f}, judge failures {s['judge_failures']}",
@@ -75,19 +83,27 @@ def _ci(stat: dict[str, Any], digits: int) -> str:
 
 def report_cmd(
     results: Annotated[list[Path], typer.Argument(help="Results dirs written by `amr-grpo evaluate`, in order.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output dir for report.md, report.html, plots/.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output dir for report.md, report.html, plots/, tables/.")],
     train_log: Annotated[Path | None, typer.Option(help="Training metrics JSONL (one object per logged step).")] = None,
     labels: Annotated[str | None, typer.Option(help="Comma-separated run names, one per results dir.")] = None,
+    baseline: Annotated[list[str] | None, typer.Option(help="A reference weighted reward drawn as a line, NAME=VALUE "
+                                                             "(e.g. the best content-free output); repeatable.")] = None,
+    baseline_json: Annotated[list[Path] | None, typer.Option(help="JSON {name, weighted_reward, split} (or a list) "
+                                                                  "of reference lines; repeatable.")] = None,
+    examples: Annotated[int, typer.Option(help="Best and worst outputs shown per run (0: none).")] = 2,
     review_db: Annotated[str | None, typer.Option(help="Review database (URL or SQLite file): adds the "
                                                        "judge-vs-clinician agreement (amr-grpo review).")] = None,
 ) -> None:
-    """Write report.md and a self-contained report.html from saved results (pure: no model, no judge).
-    Research tool, not for clinical use."""
-    from amr_grpo.report import write_report
+    """Write report.md and a self-contained report.html from saved results (pure: no model, no judge), with
+    every table as CSV and LaTeX and every plot as PNG, SVG and PDF. Research tool, not for clinical use."""
+    from amr_grpo.report import read_baselines, write_report
 
     names = [n.strip() for n in labels.split(",")] if labels else None
-    paths = write_report(results, out, train_log=train_log, labels=names, review_db=review_db)
-    console.print(f"wrote {paths['markdown']} and {paths['html']}. {NOTICE}", highlight=False)
+    lines = read_baselines(baseline or [], baseline_json or [])
+    paths = write_report(results, out, train_log=train_log, labels=names, baselines=lines, examples=examples,
+                         review_db=review_db)
+    console.print(f"wrote {paths['markdown']} and {paths['html']} (tables as CSV and LaTeX in {paths['tables']}, "
+                  f"plots as PNG, SVG and PDF in {paths['plots']}). {NOTICE}", highlight=False)
 
 
 def _read_case_file(path: Path) -> tuple[Any, Any]:
@@ -127,12 +143,18 @@ def validate_cmd(
     if (case is None) == (text is None):
         raise UserError("give exactly one of --case FILE or --text '...'")
     case_obj, truth = _read_case_file(case) if case else (text, None)
+    from amr_grpo.evaluate import judge_config as make_judge_config
+    from amr_grpo.preflight import check_judge_key
     from amr_grpo.validate import Validator, to_case
 
     c = to_case(case_obj)
+    cfg = make_judge_config(judge, judge_config, judge_opt) if judge else None
+    if cfg is not None:  # the judge's key before the model loads: a missing key costs a second, not a generation
+        check_judge_key(cfg)
+        # The judge's reachability probe (one cheap request, skippable) belongs here, before the model loads.
     v = Validator.from_pretrained(model, base_model=base_model, max_new_tokens=max_new_tokens, do_sample=sample,
                                   temperature=temperature, seed=seed).validate(c)
-    verdict = _judge(c, v.raw, truth, judge, judge_config, judge_opt) if judge else None
+    verdict = _judge(c, v.raw, truth, cfg) if cfg is not None else None
     if as_json:
         typer.echo(json.dumps({"validation": v.to_dict(), "verdict": verdict.to_dict() if verdict else None,
                                "notice": NOTICE}, indent=2, ensure_ascii=False))
@@ -140,15 +162,14 @@ def validate_cmd(
     _print_validation(v, verdict)
 
 
-def _judge(case: Any, output: str, truth: Any, backend: str, cfg_file: Path | None, opts: list[str] | None) -> Any:
+def _judge(case: Any, output: str, truth: Any, cfg: Any) -> Any:
     import asyncio
 
-    from amr_grpo.evaluate import judge_config
     from amr_grpo.judge import build_engine
     from amr_grpo.judge.base import EvalRequest, JudgeError
     from amr_grpo.metrics import METRIC_KEYS
 
-    engine = build_engine(judge_config(backend, cfg_file, opts))
+    engine = build_engine(cfg)
 
     async def run() -> Any:
         try:
@@ -159,7 +180,7 @@ def _judge(case: Any, output: str, truth: Any, backend: str, cfg_file: Path | No
     try:
         return asyncio.run(run())
     except JudgeError as e:
-        raise UserError(f"the {backend} judge could not score ({e.kind}): {e}") from None
+        raise UserError(f"the {cfg.backend} judge could not score ({e.kind}): {e}") from None
 
 
 def _print_validation(v: Any, verdict: Any) -> None:
@@ -191,7 +212,27 @@ def _print_validation(v: Any, verdict: Any) -> None:
     out.print(f"[dim]{NOTICE}[/]")
 
 
+EVALUATE_EPILOG = """Examples:
+
+  amr-grpo evaluate --model assets/tiny-policy --data runs/main/data --split test -o runs/eval-base
+
+  amr-grpo evaluate --model runs/main/train/model --data runs/main/data -o runs/eval-trained --resume   (after Ctrl-C)
+
+  GROQ_API_KEY=... amr-grpo evaluate --outputs runs/eval-base/results.jsonl --data runs/main/data --judge openai -o runs/eval-llm
+"""
+REPORT_EPILOG = """Example:
+
+  amr-grpo report runs/eval-base runs/eval-trained --labels base,trained --train-log runs/main/train/metrics.jsonl --baseline "best constant=0.41" -o runs/report
+"""
+VALIDATE_EPILOG = """Examples:
+
+  amr-grpo validate --model assets/tiny-policy --text "28F, cystitis, ciprofloxacin 500 mg BD x 3 days"
+
+  amr-grpo validate --model runs/main/train/model --case case.json --judge rules --json
+"""
+
+
 def register(app: typer.Typer) -> None:
-    app.command("evaluate")(user_errors(evaluate_cmd))
-    app.command("report")(user_errors(report_cmd))
-    app.command("validate")(user_errors(validate_cmd))
+    app.command("evaluate", epilog=EVALUATE_EPILOG)(user_errors(evaluate_cmd))
+    app.command("report", epilog=REPORT_EPILOG)(user_errors(report_cmd))
+    app.command("validate", epilog=VALIDATE_EPILOG)(user_errors(validate_cmd))

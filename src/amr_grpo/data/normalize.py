@@ -257,8 +257,9 @@ def content_id(case: Case, truth: GroundTruth) -> str:
     return "case-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def normalize(raw: Any, field_map: dict[str, str]) -> Normalized:
-    """One raw record -> Normalized, or FieldProblems naming every field at fault."""
+def normalize(raw: Any, field_map: dict[str, str], decision_values: dict[str, str] | None = None) -> Normalized:
+    """One raw record -> Normalized, or FieldProblems naming every field at fault. `decision_values` maps the
+    file's own decision words to Approve / Modify / Reject ({"stop": "Reject"}, matched case-insensitively)."""
     if not isinstance(raw, dict):
         raise FieldProblems([("record", f"expected an object, got {type(raw).__name__}")])
     used: set[str] = set()
@@ -270,7 +271,7 @@ def normalize(raw: Any, field_map: dict[str, str]) -> Normalized:
     elif got["output"][0] and not got["prescription"][0]:
         kind, pair = "alpaca", _alpaca(got, problems)
     else:
-        kind, pair = "structured", _structured(raw, field_map, got, used, problems)
+        kind, pair = "structured", _structured(raw, field_map, got, used, problems, decision_values or {})
     if problems or pair is None:
         raise FieldProblems(problems or [("record", "unreadable")])
     case, truth = pair
@@ -320,7 +321,7 @@ def _chat(messages: Any, problems: list[tuple[str, str]]):
         _from_output(answer.strip())
 
 
-def _structured(raw, field_map, got, used, problems):
+def _structured(raw, field_map, got, used, problems, decision_values):
     keys = _keys(raw)
     patient = None
     if got["patient"][0]:
@@ -337,19 +338,23 @@ def _structured(raw, field_map, got, used, problems):
     diagnosis = _text(got["diagnosis"][1], "diagnosis", problems)
     prescription = _text(got["prescription"][1], "prescription", problems)
     setting = _text(got["setting"][1], "setting", problems, required=False)
-    reference = _text(got["reference"][1], "reference", problems)
+    # A written reference validation is optional: a decision (and a recommended regimen, when there is one) is
+    # enough ground truth, the judge builds the rest of its checklist from the case and the knowledge base.
+    reference = _text(got["reference"][1], "reference", problems, required=False)
     decision = None
     if got["decision"][0] and got["decision"][1] not in (None, ""):
-        decision = Decision.parse(str(got["decision"][1]))
+        word = str(got["decision"][1]).strip()
+        decision = Decision.parse(decision_values.get(word.lower(), word))
         if decision is None:
-            problems.append(("decision", f"{got['decision'][1]!r} is not Approve, Modify or Reject"))
+            problems.append(("decision", f"{got['decision'][1]!r} is not Approve, Modify or Reject (name the "
+                                         "file's words in a --map-file's decision_values)"))
     parsed = parse_output(reference) if reference else {"decision": None, "regimen": None, "reference": None}
     if decision and parsed["decision"] and parsed["decision"] != decision:
         problems.append(("reference", f"its decision ({parsed['decision'].value}) disagrees with field "
                                       f"'decision' ({decision.value})"))
     decision = decision or parsed["decision"]
     if decision is None and not any(f == "decision" for f, _ in problems):
-        problems.append(("decision", "missing (and the reference has no Decision line)"))
+        problems.append(("decision", "missing (give Approve, Modify or Reject, or a reference with a Decision line)"))
     issues = _str_list(got["issues"][1], "issues", problems)
     flags = _str_list(got["flags"][1], "flags", problems)
     truth = GroundTruth(

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amr_grpo.data.mapping import check_columns, load_map_file
 from amr_grpo.data.normalize import FieldProblems, Normalized, normalize, parse_map
 from amr_grpo.data.prompts import render_prompt, render_prompt_text
 from amr_grpo.data.readers import read_records
@@ -31,7 +32,8 @@ SHOW_ERRORS = 20  # error lines shown when the run stops; all of them go to reje
 
 @dataclass
 class PrepareOptions:
-    field_map: list[str] = field(default_factory=list)  # ["FIELD=COLUMN", ...]
+    field_map: list[str] = field(default_factory=list)  # ["FIELD=COLUMN", ...]; they override map_file's pairs
+    map_file: str | None = None  # a saved mapping (data/mapping.py): FIELD: COLUMN pairs and decision_values
     val_frac: float = 0.1
     test_frac: float = 0.1
     val_size: int | None = None  # a count overrides the fraction
@@ -75,13 +77,18 @@ class _Item:
 def prepare(inputs: list[Path], out_dir: Path, opts: PrepareOptions, progress=None) -> PrepareSummary:
     """Read, validate, de-duplicate, split and write. `progress(total) -> callable(advance)` is optional (the CLI
     passes a rich progress bar). Raises UserError (nothing written) on bad options or invalid records."""
+    pairs, decision_values = load_map_file(opts.map_file) if opts.map_file else ([], {})
     try:
-        fmap = parse_map(opts.field_map)
+        fmap = parse_map([*pairs, *opts.field_map])
     except ValueError as e:
         raise UserError(str(e)) from None
     _check_options(opts, out_dir)
 
-    raw = [(str(p), rec) for p in inputs for rec in read_records(Path(p), opts.input_format)]
+    raw = []
+    for p in inputs:
+        recs = list(read_records(Path(p), opts.input_format))
+        check_columns(fmap, (k for r in recs if isinstance(r.data, dict) for k in r.data), str(p))
+        raw += [(str(p), rec) for rec in recs]
     summary = PrepareSummary(out_dir=out_dir, read=len(raw))
     advance = progress(len(raw)) if progress else None
     items: list[_Item] = []
@@ -98,7 +105,7 @@ def prepare(inputs: list[Path], out_dir: Path, opts: PrepareOptions, progress=No
             problems = [("record", rec.error)]
         else:
             try:
-                norm = normalize(rec.data, fmap)
+                norm = normalize(rec.data, fmap, decision_values)
                 problems = []
             except FieldProblems as e:
                 problems = e.problems
@@ -130,7 +137,8 @@ def prepare(inputs: list[Path], out_dir: Path, opts: PrepareOptions, progress=No
                         if isinstance(r["record"], dict) and any(": missing" in x for x in r["reasons"])), None)
         if missing is not None:
             hint += "; the records have the columns " + ", ".join(map(repr, missing)) + \
-                " (name another column with --map FIELD=COLUMN)"
+                " (name another column with --map FIELD=COLUMN, or let `amr-grpo prepare --inspect FILE` " \
+                "propose a --map-file)"
         raise UserError(f"{shown}{more}\n{len(rejected)} of {len(raw)} records are invalid; nothing was written",
                         hint=hint)
     if not items:

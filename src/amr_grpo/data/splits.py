@@ -41,7 +41,8 @@ def read_split(path: str | Path) -> list[dict[str, Any]]:
             raise UserError(f"{path}:{n}: field 'ground_truth' must be an object, a string or null")
         records.append(rec)
     if not records:
-        raise UserError(f"{path}: no records")
+        raise UserError(f"{path}: no records (prepare put no case in this split)",
+                        "choose another --split, or prepare again with --test-size N / --val-size N")
     return records
 
 

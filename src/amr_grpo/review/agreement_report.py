@@ -5,7 +5,6 @@ Try it: amr-grpo review agreement --db runs/review/review.sqlite -o runs/review/
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -65,19 +64,18 @@ def blocks(result: dict[str, Any]) -> list[Any]:
                 Block("table", header=["what", "alpha level", "ratings", "Krippendorff's alpha"], rows=rows)]
     else:
         out.append(Block("p", "Clinicians with each other: no item was rated by two clinicians yet."))
-    png = plot(result)
-    if png:
-        out.append(Block("img", "Judge-clinician agreement per metric", png=png))
+    figure = plot(result)
+    if figure:
+        out.append(Block("figure", "Judge-clinician agreement per metric", name="agreement", figure=figure))
     return out
 
 
-def plot(result: dict[str, Any]) -> bytes | None:
+def plot(result: dict[str, Any]) -> dict[str, bytes] | None:
     """Quadratic kappa per metric (and weighted reward) with its interval: one marker series per judge, plus the
     clinicians' alpha when two rated the same items."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from amr_grpo.report_plots import render_figure  # Agg backend, PNG + SVG + PDF as every report figure
 
     keys = [*METRIC_KEYS, "weighted_reward"]
     series = [(f"judge {j}", [*r["metrics"].values(), r["weighted_reward"]], "kappa_quadratic")
@@ -105,10 +103,7 @@ def plot(result: dict[str, Any]) -> bytes | None:
     ax.set(ylim=(-1.05, 1.05), ylabel="agreement (1 = perfect, 0 = chance)",
            title="Judge vs clinician (quadratic kappa) and clinician vs clinician (alpha), 95% bootstrap CI")
     ax.legend(fontsize=8, loc="lower left")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return render_figure(fig)
 
 
 def write_agreement(db: str | None, out_dir: str | Path, export_id: str | None = None, n_boot: int = 1000,
