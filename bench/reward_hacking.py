@@ -270,8 +270,8 @@ def renal_unadjusted(rec: Record, p: Parts) -> Parts | None:
         return None
     if not any((b := kb.renal_band(d, crcl)) and b.action == "adjust" for d in drugs):
         return None
-    normal = next((r.text for r in (*s.first_line, *s.alternatives)
-                   if sorted(i.drug for i in r.items) == sorted(drugs)), None)
+    normal = next((r.text for r in (*s.first_line, *s.alternatives)  # a course, not one pre-incision dose
+                   if sorted(i.drug for i in r.items) == sorted(drugs) and all(i.interval_h for i in r.items)), None)
     if normal is None or normal.split(" x ")[0] in p.regimen:
         return None
     p.regimen = normal
@@ -282,7 +282,7 @@ def renal_unadjusted(rec: Record, p: Parts) -> Parts | None:
 
 def _withhold(p: Parts) -> Parts:
     p.decision, p.regimen = "Reject", "No antibiotic; supportive care"
-    p.steps = [f"Regimen choice: No antibiotic is needed for this patient." if s.startswith("Regimen") else s
+    p.steps = ["Regimen choice: No antibiotic is needed for this patient." if s.startswith("Regimen") else s
                for s in p.steps]
     return p
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from amr_grpo.cli import app
 from amr_grpo.data.prompts import render_prompt_text
 from amr_grpo.errors import UserError
-from amr_grpo.judge.parse import parse_validation
+from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Decision
 from amr_grpo.validate import Validator, to_case
 
