@@ -570,8 +570,8 @@ def print_table(rows: list[Row], info: dict[str, Any]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=Path, default=ROOT / "data" / "cases.jsonl")
-    ap.add_argument("--search-iters", type=int, default=300)
-    ap.add_argument("--search-seconds", type=float, default=60.0)
+    ap.add_argument("--search-iters", type=int, default=300, help="hill-climbing steps of the constant search")
+    ap.add_argument("--search-seconds", type=float, default=60.0, help="a time cap on the search (a safety net)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--show-constant", action="store_true", help="print the best constant text found")
     args = ap.parse_args()

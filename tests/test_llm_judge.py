@@ -280,7 +280,7 @@ def test_hybrid_takes_each_metric_from_its_weighted_judge(fake_openai):
         "rules " in v.scores["clinical_accuracy"].justification
         and "llm 2:" in v.scores["clinical_accuracy"].justification
     )
-    assert v.backend == "hybrid" and v.model == "rules-v1+judge-model"
+    assert v.backend == "hybrid" and v.model == "rules-v2+judge-model"
 
 
 def test_hybrid_falls_back_to_rules_or_raises_as_configured(fake_openai):

@@ -131,7 +131,7 @@ def test_cli_validate_text_case_file_and_errors(built_lm, tmp_path):  # noqa: F8
     r = CliRunner().invoke(app, ["validate", "--model", str(built_lm), "--case", str(case_file), "--judge", "rules",
                                  "--max-new-tokens", "220"])
     assert r.exit_code == 0, r.output
-    assert "judge rules (rules-v1)" in r.output and "Guideline adherence" in r.output
+    assert "judge rules (rules-v2)" in r.output and "Guideline adherence" in r.output
     assert re.search(r"weighted reward 0\.\d{3}", r.output)
 
     for args, message in [

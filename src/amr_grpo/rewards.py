@@ -134,9 +134,11 @@ class RewardPipeline:
     async def _score_batch(self, step: int, texts: tuple[str, ...], columns: dict[str, Any]) -> list:
         contexts = columns.get("context") or [None] * len(texts)
         truths = columns.get("ground_truth") or [None] * len(texts)
+        checklists = columns.get("checklist") or [None] * len(texts)  # stored by prepare: shown to LLM judges
         reqs = [
-            EvalRequest(patient_case=_as_obj(c) or "", model_output=t, ground_truth=_as_obj(g), metrics=tuple(self.metrics))
-            for t, c, g in zip(texts, contexts, truths, strict=True)
+            EvalRequest(patient_case=_as_obj(c) or "", model_output=t, ground_truth=_as_obj(g), metrics=tuple(self.metrics),
+                        checklist=_as_obj(k) or None)
+            for t, c, g, k in zip(texts, contexts, truths, checklists, strict=True)
         ]
         use_llm = self.uses_llm(step)
         engine = self._main_engine() if use_llm else self._rules()

@@ -1,6 +1,7 @@
 """The `amr-grpo` command line: thin Typer commands, each calling one library function.
 
-Commands live in small modules by area (data, judge, serve, train, evaluate); this file only assembles them.
+Commands live in small modules by area (data, judge, checklist, serve, train, evaluate); this file only assembles
+them.
 Try it: amr-grpo --help
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from amr_grpo.cli import data, evaluate, judge, serve, train
+from amr_grpo.cli import checklist, data, evaluate, judge, serve, train
 
 app = typer.Typer(
     name="amr-grpo",
@@ -32,7 +33,7 @@ def _root(
         raise typer.Exit()
 
 
-for module in (data, judge, serve, train, evaluate):
+for module in (data, judge, checklist, serve, train, evaluate):
     module.register(app)
 
 

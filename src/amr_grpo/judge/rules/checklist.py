@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from amr_grpo.guidelines import load_kb
 from amr_grpo.guidelines.text import words as kb_words
-from amr_grpo.judge.rules.context import CaseContext, pregnancy_flags, renal_label
+from amr_grpo.judge.rules.context import CaseContext, one_route, pregnancy_flags, renal_label
 from amr_grpo.judge.rules.regimen import dose_words
 from amr_grpo.records import Checklist, ChecklistItem, Decision
 
@@ -140,6 +140,9 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
     prescribed = frozenset(d.drug for d in ctx.prescribed if d.drug)
     regimen_drugs = _regimen_drugs(ctx)
     relevant = prescribed | regimen_drugs
+    # the route each drug is given by here (renal bands can differ by route: amoxicillin-clavulanate PO vs IV)
+    routes = {t.drug: one_route(t.route) for o in ctx.options for t in o.targets if o.kind == "ground truth"}
+    routes.update({d.drug: one_route(d.route) for d in ctx.prescribed if d.drug and d.drug not in routes})
 
     # the indication
     need = "no antibiotic is indicated" if ctx.no_antibiotic else "an antibiotic is indicated" if s else \
@@ -196,7 +199,7 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
     renal = p.renal_function()
     if renal is not None:
         label = renal_label(ctx.case)
-        due = [r for d in sorted(relevant) for r in ctx.drug_risks(d) if r.kind == "renal"]
+        due = [r for d in sorted(relevant) for r in ctx.drug_risks(d, routes.get(d)) if r.kind == "renal"]
         acts = "; ".join(f"{_drug_names([r.drug])}: {r.action} ({r.value})" for r in due)
         band = "renal impairment" if renal < 60 else "no renal dose change"
         rows.append(_item("renal", "renal", "essential" if due else "important",
@@ -240,9 +243,9 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
                           f"Decides {' or '.join(expected)}: {ctx.expected_source}.", tuple(expected),
                           how="decision"))
     sections = expected_sections(ctx)
-    if sections:
-        rows.append(_item("citation", "citation", "important", f"Cites {', '.join(sections)}.", sections,
-                          how="citation"))
+    where = ", ".join(sections) if sections else "the national guideline (the knowledge base has no section for it)"
+    rows.append(_item("citation", "citation", "important", f"Cites {where}.", sections or ("NCDC/ICMR",),
+                      how="citation"))
 
     # pitfalls
     avoid = avoid_drugs(ctx)
@@ -261,7 +264,7 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
                           how="pitfall"))
 
     items = tuple(i for i, _ in rows)
-    regimens = tuple(o.text for o in ctx.options
+    regimens = tuple(o.text + _renal_note(ctx, o) for o in ctx.options
                      if o.justified and not any(r.contraindicated for t in o.targets for r in ctx.drug_risks(t.drug)))
     checklist = Checklist(
         syndrome=s.key if s else None,
@@ -295,6 +298,18 @@ def _patient_facts(ctx: CaseContext) -> list[str]:
         for text in (*p.allergies, *p.current_medicines, *p.comorbidities):
             out += _core_words(text, _REACTIONS | _STOP | _GENERIC_ORGANS)
     return list(dict.fromkeys(out))
+
+
+def _renal_note(ctx: CaseContext, o) -> str:
+    """' (renal dose at CrCl 33: 3.375 g q6h)' for an option whose dose this patient's kidneys change (not for the
+    ground truth's, which is already the patient's dose)."""
+    if o.kind == "ground truth":
+        return ""
+    due = [r for t in o.targets if t.interval_h != 0 for r in ctx.drug_risks(t.drug, one_route(t.route))
+           if r.kind == "renal" and r.action == "adjust"]
+    renal = ctx.case.patient.renal_function()
+    return f" (renal dose at {renal_label(ctx.case)} {renal:g}: " + "; ".join(
+        f"{_drug_names([r.drug])} {r.value}" for r in due) + ")" if due else ""
 
 
 def expected_sections(ctx: CaseContext) -> tuple[str, ...]:

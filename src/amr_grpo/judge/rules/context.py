@@ -263,8 +263,8 @@ def _first_mention(s: Syndrome, text: str) -> int:
     """Where a text first names a syndrome: the earliest word of any of its names that the text holds in full."""
     toks = kb_words(text)
     have = set(toks)
-    at = [min(toks.index(w) for w in ws) for name in (s.name, *s.synonyms)
-          if (ws := set(kb_words(name))) and ws <= have]
+    names = (s.name, *s.synonyms, *load_kb().raw.groups.get(s.group, ()))  # a group's names ("sepsis") too
+    at = [min(toks.index(w) for w in ws) for name in names if (ws := set(kb_words(name))) and ws <= have]
     return min(at, default=len(toks))
 
 

@@ -115,9 +115,7 @@ def _renal_stated(low: str, value: float) -> tuple[bool, bool]:
     """(states the value or a band holding it, states a value or band that does not hold it)."""
     hit = miss = False
     values = set()
-    if not any(a in low for a in _RENAL_ANCHORS):
-        return False, False
-    for m in _RENAL_STATEMENT.finditer(low):
+    for m in _RENAL_STATEMENT.finditer(low) if any(a in low for a in _RENAL_ANCHORS) else ():
         a = float(m.group("a") or m.group("c"))
         values.add(a)
         cmp, b = (m.group("cmp") or "").lower(), m.group("b")

@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 
 from amr_grpo.guidelines import load_kb
-from amr_grpo.judge.rules.context import CaseContext
+from amr_grpo.judge.rules.context import CaseContext, one_route
 from amr_grpo.judge.rules.reading import Reading
 
 _F = re.IGNORECASE
@@ -55,10 +55,10 @@ def _expected(ctx: CaseContext) -> set[str]:
 def _renal_relevant(ctx: CaseContext, r: Reading) -> bool:
     """A drug of the endorsed regimen, given over days, needs renal dosing from Table 14.1 (a single pre-incision
     dose is given in full whatever the CrCl, so there is no renal dosing for the table to back)."""
-    endorsed = {d.drug for d in r.endorsed or () if d.drug and d.interval_h != 0
+    endorsed = {(d.drug, one_route(d.route)) for d in r.endorsed or () if d.drug and d.interval_h != 0
                 and not ((t := ctx.normal_target(d.drug)) and t.interval_h == 0)}
     return any(k.kind == "renal" and k.action in ("adjust", "avoid") and RENAL_TABLE in k.source
-               for d in endorsed for k in ctx.drug_risks(d))
+               for d, route in endorsed for k in ctx.drug_risks(d, route))
 
 
 def reference_score(ctx: CaseContext, r: Reading) -> tuple[int, str, bool]:

@@ -266,12 +266,15 @@ def expected_decisions(ctx: CaseContext, rc: RegimenCheck | None) -> tuple[froze
     Unknown (empty) when there is neither a ground truth nor a guideline entry to check the prescription against,
     unless the prescription is unsafe for the patient whatever the syndrome."""
     if ctx.gt.decision:
-        return frozenset({ctx.gt.decision}), "ground truth"
+        issues = ", ".join(i.replace("_", " ") for i in ctx.gt.issues)
+        return frozenset({ctx.gt.decision}), "ground truth" + (f" ({issues})" if issues else "")
     if not ctx.prescribed or rc is None:
         return frozenset(), ""
-    unsafe = rc.contraindicated or rc.overdosed or rc.renal_unadjusted
+    unsafe = [*rc.contraindicated, *(f"{d}: renal dose not adjusted" for d in rc.renal_unadjusted),
+              *(f"{d}: above twice the guideline's largest dose" for d in rc.overdosed)]
     if unsafe:
-        return frozenset({Decision.MODIFY, Decision.REJECT}), "the prescription is unsafe for this patient: " + rc.why
+        return frozenset({Decision.MODIFY, Decision.REJECT}), "the prescription is unsafe for this patient: " + \
+            "; ".join(unsafe)
     if not ctx.options and not ctx.no_antibiotic:
         return frozenset(), ""
     if rc.score == 5:
