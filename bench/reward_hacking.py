@@ -3,14 +3,15 @@
 One table of the mean weighted reward ("all" metrics) on the 60-case test split and on all 600 shipped cases:
   reference            the reference validation of each case (the ceiling)
   content-free         always Approve echoing the prescription; always Reject with no antibiotic; patient-blind
-                       first-line regimen (reads only the diagnosis); the best constant text found by a seeded
+                       first-line regimen (reads only the diagnosis), and the same with the case copied verbatim
+                       into the first step; the best constant text found by a seeded
                        hill-climbing search over a vocabulary taken from the knowledge base and the prompt,
                        tuned on the train split
   mutations            the reference with one flaw: wrong decision, Approve where Modify/Reject is right, wrong drug,
                        10x dose, 3x duration, allergy not mentioned, Approve despite the allergy, unadjusted renal
                        dose, antibiotic withheld where needed, invented section, real but wrong section, a step
                        contradicting the decision, appended stuffing, repeated headers
-Targets (all 600): best constant <= 0.35; patient-blind <= 0.50; every critical mutation <= 0.40; every other
+Targets (all 600): best constant <= 0.35; patient-blind (echoed or not) <= 0.50; every critical mutation <= 0.40; every other
 mutation loses >= 0.10; appended stuffing never raises a score; the reference >= 0.95.
 Research tool, not for clinical use.
 Run: .venv/bin/python bench/reward_hacking.py [--cases data/cases.jsonl] [--search-iters 300]
@@ -155,6 +156,14 @@ def patient_blind(rec: Record) -> str:
     steps[2] = f"Regimen choice: {regimen} is the guideline first-line choice for {s.name}."
     steps[3] = f"Dose route frequency: {regimen}; " + STUFFED_STEPS[3].split(": ", 1)[1]
     return validation(steps, "Modify", regimen, s.citation)
+
+
+def case_echo(rec: Record) -> str:
+    """The patient-blind answer with the case copied verbatim into the first step: facts copied, none read."""
+    p = parts_of(patient_blind(rec))
+    prompt = rec["prompt"][-1]["content"] if isinstance(rec["prompt"], list) else rec["prompt"]
+    p.steps[0] = "Clinical picture: " + " ".join(prompt.splitlines()[1:])
+    return p.text()
 
 
 def constant(text: str) -> Strategy:
@@ -516,6 +525,7 @@ def run(splits: dict[str, list[Record]], search_iters: int, search_seconds: floa
     for name, strat, limit in (("always Approve, echo the prescription", approve_echo, None),
                                ("always Reject, no antibiotic", reject_none, None),
                                ("patient-blind first-line regimen", patient_blind, BLIND_MAX),
+                               ("the case echoed, then first-line regimen", case_echo, BLIND_MAX),
                                ("constant text of issue 9", constant(ISSUE_CONSTANT), None),
                                ("best constant found by search", constant(best_text), CONSTANT_MAX)):
         got = score.scores(everyone, strat)

@@ -50,6 +50,8 @@ def test_the_reference_and_the_content_free_texts(table):
     for name in ("always Reject, no antibiotic", "constant text of issue 9", "best constant found by search"):
         assert rows[name].all <= 0.35, (name, rows[name].all)
     assert rows["patient-blind first-line regimen"].all <= 0.50
+    # copying the case into the steps states its facts without reading them: copied runs are not evidence
+    assert rows["the case echoed, then first-line regimen"].all <= 0.50
     assert best.splitlines()[-3].startswith("Decision: ")  # the search's text is a whole validation
 
 

@@ -137,7 +137,7 @@ class RewardPipeline:
         checklists = columns.get("checklist") or [None] * len(texts)  # stored by prepare: shown to LLM judges
         reqs = [
             EvalRequest(patient_case=_as_obj(c) or "", model_output=t, ground_truth=_as_obj(g), metrics=tuple(self.metrics),
-                        checklist=_as_obj(k) or None)
+                        checklist=cl if isinstance(cl := _as_obj(k), dict) else None)
             for t, c, g, k in zip(texts, contexts, truths, checklists, strict=True)
         ]
         use_llm = self.uses_llm(step)

@@ -16,10 +16,19 @@ from typing import Any
 from amr_grpo.guidelines import load_kb
 from amr_grpo.judge.case_reader import read_case, read_ground_truth
 from amr_grpo.judge.rules import checklist as checklist_mod
-from amr_grpo.judge.rules.context import CaseContext, case_risks, find_syndrome, options_for, read_culture
+from amr_grpo.judge.rules.checklist import tokens
+from amr_grpo.judge.rules.context import (
+    ECHO_TOKENS,
+    CaseContext,
+    case_risks,
+    find_syndrome,
+    options_for,
+    read_culture,
+)
 from amr_grpo.judge.rules.reading import allergy_groups
 from amr_grpo.judge.rules.regimen import check_regimen, expected_decisions
 from amr_grpo.output_format import no_regimen, parse_regimen
+from amr_grpo.records import Case
 
 
 def case_context(patient_case: str | dict[str, Any], ground_truth: str | dict[str, Any] | None) -> CaseContext:
@@ -61,7 +70,20 @@ def _cached_context(case_key: tuple[str, str], gt_key: tuple[str, str] | None) -
                    value_evidence=any(m.key == "fault" or m.groups for m in matchers),
                    related_drugs=_related_drugs(ctx),
                    related_syndromes=_related_syndromes(ctx), _drug_risks=cache,
-                   allergy_groups=allergy_groups(" ; ".join(case.patient.allergies)))
+                   allergy_groups=allergy_groups(" ; ".join(case.patient.allergies)), echo=_echo_grams(case))
+
+
+def _echo_grams(case: Case) -> frozenset[tuple[str, ...]]:
+    """Every run of ECHO_TOKENS tokens of the case as the policy reads it, except runs inside the diagnosis or the
+    prescription (restating those is what a validation does): copying the patient's lines verbatim is not reading
+    them, and the facts in a copied run do not count as stated."""
+    from amr_grpo.data.prompts import case_text
+
+    def grams(text: str) -> set[tuple[str, ...]]:
+        toks = tokens(text)
+        return {tuple(toks[i:i + ECHO_TOKENS]) for i in range(len(toks) - ECHO_TOKENS + 1)}
+
+    return frozenset(grams(case_text(case)) - grams(case.diagnosis) - grams(case.prescription))
 
 
 def _related_drugs(ctx: CaseContext) -> frozenset[str]:

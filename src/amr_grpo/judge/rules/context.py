@@ -21,6 +21,7 @@ from amr_grpo.records import Case, Checklist, Decision, Dose, GroundTruth
 FIRST_TRIMESTER_END = 14.0  # weeks: the 1st trimester is weeks 1-13
 NEAR_TERM_WEEKS = 36.0  # from here "avoid near term" rules apply (nitrofurantoin at 38-42 weeks)
 RENAL_CONCERN = 60.0  # mL/min: below this a renal statement is expected even if no drug needs a change
+ECHO_TOKENS = 12  # a run this long copied from the case (beyond its diagnosis and prescription) is an echo, not a reading
 _F = re.IGNORECASE
 _RENAL_DISEASE = re.compile(r"\bckd\b|\baki\b|dialysis|\bm?hd\b|renal\s+(?:failure|impairment|insufficiency)|"
                             r"kidney\s+disease", _F)
@@ -111,6 +112,7 @@ class CaseContext:
     related_drugs: frozenset[str] = frozenset()  # drugs a validation of this case may name without stuffing
     related_syndromes: frozenset[str] = frozenset()  # syndrome keys it may name
     allergy_groups: frozenset[str] = frozenset()  # the allergy groups of the patient's allergies
+    echo: frozenset[tuple[str, ...]] = frozenset()  # ECHO_TOKENS-grams of the case text a validation may not copy
     _drug_risks: dict[tuple[str, str | None], tuple[Risk, ...]] = field(default_factory=dict, repr=False,
                                                                       compare=False)
 

@@ -16,7 +16,7 @@ from amr_grpo.guidelines import load_kb
 from amr_grpo.guidelines.text import singular
 from amr_grpo.guidelines.text import words as kb_words
 from amr_grpo.judge.rules.checklist import Matcher, needle, normalise, tokens
-from amr_grpo.judge.rules.context import FIRST_TRIMESTER_END, CaseContext, RegimenCheck
+from amr_grpo.judge.rules.context import ECHO_TOKENS, FIRST_TRIMESTER_END, CaseContext, RegimenCheck
 from amr_grpo.judge.rules.regimen import DOSE_TOLERANCE, INTERVAL_WORDS, check_regimen
 from amr_grpo.output_format import Layout, Output, as_prescribed, no_regimen
 from amr_grpo.records import Decision, Dose, Validation
@@ -410,6 +410,17 @@ def _same_regimen(a: tuple[Dose, ...], b: tuple[Dose, ...]) -> bool:
     return True
 
 
+def _echo(ctx: CaseContext, toks: list[str]) -> set[int]:
+    """Positions of tokens inside a run copied verbatim from the case's patient lines (ctx.echo)."""
+    if not ctx.echo or len(toks) < ECHO_TOKENS:
+        return set()
+    out: set[int] = set()
+    for i in range(len(toks) - ECHO_TOKENS + 1):
+        if tuple(toks[i:i + ECHO_TOKENS]) in ctx.echo:
+            out.update(range(i, i + ECHO_TOKENS))
+    return out
+
+
 def read(ctx: CaseContext, out: Output | str) -> Reading:
     """Read a parsed completion (or its text) against the case."""
     if isinstance(out, str):
@@ -420,8 +431,12 @@ def read(ctx: CaseContext, out: Output | str) -> Reading:
     steps = tuple(s for s in v.steps if s.strip())
     steps_text = " ".join(steps)
     text = steps_text + " " + (v.recommended_regimen or "")
-    low = text.lower()
     text_tokens = tokens(text)
+    echoed = _echo(ctx, text_tokens)
+    if echoed:  # facts copied verbatim from the case are not stated: read the text without the copied runs
+        text_tokens = [w for i, w in enumerate(text_tokens) if i not in echoed]
+        text = " ".join(text_tokens)
+    low = text.lower()
     norm = " " + " ".join(text_tokens) + " "
     endorsed = endorsed_regimen(ctx, v)
     rc = check_regimen(ctx, endorsed)
