@@ -11,8 +11,8 @@ One table of the mean weighted reward ("all" metrics) on the 60-case test split 
                        10x dose, 3x duration, allergy not mentioned, Approve despite the allergy, unadjusted renal
                        dose, antibiotic withheld where needed, invented section, real but wrong section, a step
                        contradicting the decision, appended stuffing, repeated headers
-Targets (all 600): best constant <= 0.35; patient-blind (echoed or not) <= 0.50; every critical mutation <= 0.40; every other
-mutation loses >= 0.10; appended stuffing never raises a score; the reference >= 0.95.
+Targets (all 600): best constant <= 0.35; patient-blind (echoed or not) <= 0.50; every critical mutation <= 0.40;
+every other mutation loses >= 0.10; appended stuffing never raises a score; the reference >= 0.95.
 Research tool, not for clinical use.
 Run: .venv/bin/python bench/reward_hacking.py [--cases data/cases.jsonl] [--search-iters 300]
 """

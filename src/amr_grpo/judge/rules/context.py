@@ -21,7 +21,7 @@ from amr_grpo.records import Case, Checklist, Decision, Dose, GroundTruth
 FIRST_TRIMESTER_END = 14.0  # weeks: the 1st trimester is weeks 1-13
 NEAR_TERM_WEEKS = 36.0  # from here "avoid near term" rules apply (nitrofurantoin at 38-42 weeks)
 RENAL_CONCERN = 60.0  # mL/min: below this a renal statement is expected even if no drug needs a change
-ECHO_TOKENS = 12  # a run this long copied from the case (beyond its diagnosis and prescription) is an echo, not a reading
+ECHO_TOKENS = 12  # a run this long copied from the case (not its diagnosis or prescription) is an echo, not a reading
 _F = re.IGNORECASE
 _RENAL_DISEASE = re.compile(r"\bckd\b|\baki\b|dialysis|\bm?hd\b|renal\s+(?:failure|impairment|insufficiency)|"
                             r"kidney\s+disease", _F)
