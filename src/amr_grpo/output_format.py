@@ -268,16 +268,15 @@ def read_output(raw: str) -> Output:
         s = clean_line(line)
         if not s:
             continue
-        n_words = len(s.split())
         if after_reference >= 0:
             after_reference += 1
             if after_reference > 1 or reference_parts:
-                extra += n_words
+                extra += s.count(" ") + 1
         first = s[0].lower()
         m = _DECISION.match(s) if first in _DECISION_FIRST else None
         if m:
             headers["decision"] += 1
-            extra += n_words if headers["decision"] > 1 and after_reference < 0 else 0
+            extra += s.count(" ") + 1 if headers["decision"] > 1 and after_reference < 0 else 0
             value = _TRAILING_PUNCT.sub("", m.group("v"))
             if value:
                 decision_values.append(value)
@@ -291,7 +290,7 @@ def read_output(raw: str) -> Output:
         m = _REGIMEN.match(s) if first in _REGIMEN_FIRST else None
         if m:
             headers["regimen"] += 1
-            extra += n_words if headers["regimen"] > 1 and after_reference < 0 else 0
+            extra += s.count(" ") + 1 if headers["regimen"] > 1 and after_reference < 0 else 0
             regimen_parts = [m.group("v")] if m.group("v") else []
             current, last_kind = regimen_parts, "regimen"
             continue
@@ -314,7 +313,7 @@ def read_output(raw: str) -> Output:
         elif steps and not decision_values:
             steps[-1] = (steps[-1] + " " + s).strip()
         elif not steps:
-            preamble += n_words
+            preamble += s.count(" ") + 1
 
     if pending_decision:
         problems.append("decision line with no value")
@@ -332,10 +331,10 @@ def read_output(raw: str) -> Output:
     if recommended is None and decision in (Decision.MODIFY, Decision.REJECT):
         problems.append(f"no recommended regimen for {decision.value}")
 
-    step_words = [len(st.split()) for st in steps]
+    step_words = [st.count(" ") + 1 for st in steps]  # clean_line leaves single spaces
     extra += sum(max(0, n - STEP_MAX_WORDS) for n in step_words[:MAX_STEPS]) + sum(step_words[MAX_STEPS:])
-    extra += max(0, len((recommended or "").split()) - REGIMEN_MAX_WORDS) + max(0, preamble - PREAMBLE_MAX_WORDS)
-    extra += max(0, len((reference or "").split()) - REFERENCE_MAX_WORDS) if after_reference <= 1 else 0
+    extra += max(0, (recommended or "").count(" ") + 1 - REGIMEN_MAX_WORDS) + max(0, preamble - PREAMBLE_MAX_WORDS)
+    extra += max(0, (reference or "").count(" ") + 1 - REFERENCE_MAX_WORDS) if after_reference <= 1 else 0
     repeated = any(n > 1 for n in headers.values())
     layout = Layout(len(steps), all(n == 1 for n in headers.values()), last_kind == "reference", extra, repeated)
     v = Validation(

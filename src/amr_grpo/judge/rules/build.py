@@ -58,19 +58,22 @@ def _cached_context(case_key: tuple[str, str], gt_key: tuple[str, str] | None) -
     serious = case.severity == "severe" or bool(syndrome and syndrome.setting in ("ward", "ICU"))
     drugs = list(dict.fromkeys((d.drug, d.route) for d in (*prescribed, *gt_doses) if d.drug))
     cache: dict = {}
+    checks: dict = {}
     risks = case_risks(case, drugs, cache)
     sensitive, resistant = read_culture(case.patient.cultures or "")
     ctx = CaseContext(case, gt, syndrome, via, prescribed, options_for(syndrome, gt_doses, gt_text, case), no_abx,
-                      serious, risks, sensitive, resistant, _drug_risks=cache)
+                      serious, risks, sensitive, resistant, _drug_risks=cache, _checks=checks)
     rc = check_regimen(ctx, prescribed) if prescribed else None
     expected, why = expected_decisions(ctx, rc)
-    ctx = replace(ctx, expected=expected, expected_source=why, prescription_check=rc, _drug_risks=cache)
+    ctx = replace(ctx, expected=expected, expected_source=why, prescription_check=rc, _drug_risks=cache,
+                  _checks=checks)
     checklist, matchers = checklist_mod.build(ctx)
     return replace(ctx, checklist=checklist, matchers=matchers, item_text={i.key: i.text for i in checklist.items},
                    value_evidence=any(m.key == "fault" or m.groups for m in matchers),
                    related_drugs=_related_drugs(ctx),
-                   related_syndromes=_related_syndromes(ctx), _drug_risks=cache,
-                   allergy_groups=allergy_groups(" ; ".join(case.patient.allergies)), echo=_echo_grams(case))
+                   related_syndromes=_related_syndromes(ctx), _drug_risks=cache, _checks=checks,
+                   allergy_groups=allergy_groups(" ; ".join(case.patient.allergies)), echo=(echo := _echo_grams(case)),
+                   echo_ends=frozenset((g[0], g[-1]) for g in echo))
 
 
 def _echo_grams(case: Case) -> frozenset[tuple[str, ...]]:

@@ -2,8 +2,8 @@
 them: the regimens the guideline accepts (Target, Option), each patient risk factor (Risk), the syndrome.
 
 A CaseContext is built once per distinct case and ground truth (judge/rules/build.py) and is frozen: nothing
-another module computes is written into it. Its one private cache, the patient's risks per drug, is filled by its
-own `drug_risks` method.
+another module computes is written into it. Its private caches (the patient's risks per drug, the regimen checks of
+the regimens completions endorse) are filled by its own methods, `drug_risks` and `check`.
 Try it:
   python -c "from amr_grpo.judge.rules import case_context as c; print(c('70/M 60 kg S. Cr 2.1 Dx: CAP', None).risks)"
 """
@@ -21,6 +21,7 @@ from amr_grpo.records import Case, Checklist, Decision, Dose, GroundTruth
 FIRST_TRIMESTER_END = 14.0  # weeks: the 1st trimester is weeks 1-13
 NEAR_TERM_WEEKS = 36.0  # from here "avoid near term" rules apply (nitrofurantoin at 38-42 weeks)
 RENAL_CONCERN = 60.0  # mL/min: below this a renal statement is expected even if no drug needs a change
+MAX_CHECKS = 256  # regimen checks remembered per case
 ECHO_TOKENS = 12  # a run this long copied from the case (not its diagnosis or prescription) is an echo, not a reading
 _F = re.IGNORECASE
 _RENAL_DISEASE = re.compile(r"\bckd\b|\baki\b|dialysis|\bm?hd\b|renal\s+(?:failure|impairment|insufficiency)|"
@@ -113,8 +114,10 @@ class CaseContext:
     related_syndromes: frozenset[str] = frozenset()  # syndrome keys it may name
     allergy_groups: frozenset[str] = frozenset()  # the allergy groups of the patient's allergies
     echo: frozenset[tuple[str, ...]] = frozenset()  # ECHO_TOKENS-grams of the case text a validation may not copy
+    echo_ends: frozenset[tuple[str, str]] = frozenset()  # (first, last) token of each of them
     _drug_risks: dict[tuple[str, str | None], tuple[Risk, ...]] = field(default_factory=dict, repr=False,
                                                                       compare=False)
+    _checks: dict[tuple[Dose, ...] | None, RegimenCheck] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def unread(self) -> bool:
@@ -125,6 +128,17 @@ class CaseContext:
         """The guideline's normal-renal-function dose of this drug for the syndrome (not the ground truth's, which
         may already be adjusted); None when the syndrome's regimens do not use it."""
         return next((t for o in self.options if o.kind != "ground truth" for t in o.targets if t.drug == drug), None)
+
+    def check(self, doses: tuple[Dose, ...] | None) -> RegimenCheck:
+        """regimen.check_regimen of an endorsed regimen, remembered (a GRPO group repeats regimens); at most
+        MAX_CHECKS kept per case."""
+        if doses not in self._checks:
+            from amr_grpo.judge.rules.regimen import check_regimen  # regimen.py reads this module's records
+
+            if len(self._checks) >= MAX_CHECKS:
+                self._checks.clear()
+            self._checks[doses] = check_regimen(self, doses)
+        return self._checks[doses]
 
     def drug_risks(self, drug: str, route: str | None = None) -> tuple[Risk, ...]:
         """The patient's risk factors for this drug (by route where the renal bands differ)."""

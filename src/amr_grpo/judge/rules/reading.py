@@ -17,7 +17,7 @@ from amr_grpo.guidelines.text import singular
 from amr_grpo.guidelines.text import words as kb_words
 from amr_grpo.judge.rules.checklist import Matcher, needle, normalise, tokens
 from amr_grpo.judge.rules.context import ECHO_TOKENS, FIRST_TRIMESTER_END, CaseContext, RegimenCheck
-from amr_grpo.judge.rules.regimen import DOSE_TOLERANCE, INTERVAL_WORDS, check_regimen
+from amr_grpo.judge.rules.regimen import DOSE_TOLERANCE, INTERVAL_WORDS
 from amr_grpo.output_format import Layout, Output, as_prescribed, no_regimen
 from amr_grpo.records import Decision, Dose, Validation
 
@@ -51,6 +51,10 @@ _FOR = re.compile(r"\b(?:prescription|regimen)\s+(?:as\s+written\s+)?(?:is\s+)?(
 _AGAINST = re.compile(r"\b(?:prescription|regimen)\s+(?:as\s+written\s+)?(?:is\s+)?(?:inappropriate|incorrect|wrong|"
                       r"unsafe|not\s+appropriate|not\s+acceptable)|\b(?:should|must)\s+(?:be\s+)?(?:rejected|"
                       r"modified|changed)|\bdo\s+not\s+approve|\breject\s+(?:it|the\s+prescription)", _F)
+# Every match of _FOR / _AGAINST holds one of these (a cheap test before the regex).
+_FOR_ANCHORS = ("as written", "as prescribed", "approved", "approve ", "no change", "continue as")
+_AGAINST_ANCHORS = ("inappropriate", "incorrect", "wrong", "unsafe", "not appropriate", "not acceptable", "rejected",
+                    "modified", "changed", "do not approve", "reject ")
 _RENAL_STATEMENT = re.compile(
     r"\b(?:crcl|cr\s?cl|creatinine\s+clearance|clcr|e?gfr)\b[^0-9<>\n;]{0,16}?"
     r"(?P<cmp><=?|>=?|\u2264|\u2265|below|under|less\s+than|above|over|greater\s+than)?\s*"
@@ -115,7 +119,9 @@ def _renal_stated(low: str, value: float) -> tuple[bool, bool]:
     """(states the value or a band holding it, states a value or band that does not hold it)."""
     hit = miss = False
     values = set()
-    for m in _RENAL_STATEMENT.finditer(low) if any(a in low for a in _RENAL_ANCHORS) else ():
+    # only the clauses that can hold a renal value are searched (a regex that opens on a digit scans every position)
+    near = ";".join(c for c in _CLAUSE_END.split(low) if any(a in c for a in _RENAL_ANCHORS))
+    for m in _RENAL_STATEMENT.finditer(near):
         a = float(m.group("a") or m.group("c"))
         values.add(a)
         cmp, b = (m.group("cmp") or "").lower(), m.group("b")
@@ -177,11 +183,14 @@ def _syndrome_phrases() -> dict[str, tuple[tuple[frozenset[str], str], ...]]:
     return {k: tuple(v) for k, v in index.items()}
 
 
+_singular = lru_cache(maxsize=65536)(singular)  # a bounded vocabulary: each word's singular is worked out once
+
+
 def text_words(toks: list[str]) -> set[str]:
     """The distinct words of a token list with the singular of each plural added (as the knowledge base's names
     are indexed): a subset test against a name's words then finds 'urinary tract infections'."""
     words = set(toks)
-    return words | {singular(w) for w in words if w[-1] == "s"}
+    return words | {_singular(w) for w in words if w[-1] == "s"}
 
 
 @lru_cache(maxsize=1)
@@ -199,26 +208,25 @@ def _drug_names() -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
 
 def drugs_in(toks: list[str]) -> set[str]:
     """Drug keys named in a token list: the longest name at each mention ('amoxicillin clavulanic acid', not also
-    'amoxicillin'), written apart or run together, a plural as its singular. Set operations and a look at the
-    positions of multi-word names only, rather than the knowledge base's regex: a verdict must cost microseconds."""
+    'amoxicillin'), written apart or run together, a plural as its singular. One dict lookup per token rather than
+    the knowledge base's regex: a verdict must cost microseconds."""
     index = _drug_names()
-    words = set(toks)
-    firsts = (words | {w[:-1] for w in words if w[-1] == "s"}) & index.keys()
     found: set[str] = set()
-    for first in firsts:
-        forms = index[first]
-        if len(forms[0][0]) == 1:  # longest first: every name starting here is this one word
-            found.update(key for _, key in forms)
+    for i, tok in enumerate(toks):
+        forms = index.get(tok)
+        if forms is None and tok[-1] == "s":
+            forms = index.get(tok[:-1])
+        if forms is None:
             continue
-        for i, tok in enumerate(toks):
-            if tok != first and tok[:-1] != first:
-                continue
-            here = toks[i:i + len(forms[0][0])]
-            for form, key in forms:
-                got = tuple(here[:len(form)])
-                if got == form or (len(got) == len(form) and got[:-1] + (got[-1][:-1],) == form):
-                    found.add(key)
-                    break
+        if len(forms[0][0]) == 1:  # longest first: every name starting here is this one word
+            found.add(forms[0][1])
+            continue
+        here = toks[i:i + len(forms[0][0])]
+        for form, key in forms:
+            got = tuple(here[:len(form)])
+            if got == form or (len(got) == len(form) and got[:-1] + (got[-1][:-1],) == form):
+                found.add(key)
+                break
     return found
 
 
@@ -283,21 +291,24 @@ def _claimed_allergies(low: str) -> frozenset[str]:
     return frozenset(out)
 
 
-_AGE = re.compile(r"\b(\d{1,3})\s*(?:-\s*)?(?:years?|yrs?|yo\b|y/o|y\b|/\s*[mf]\b|[mf]\b)|"
-                  r"\bage[ds]?\s*[:=]?\s*(\d{1,3})\b", _F)
+# An age in normalise()d text: "28-year-old", "28 yo", "28/F" (-> " 28 f "), "age 52".
+_AGE = re.compile(r" (\d{1,3}) (?:years?|yrs?|yo|y|m|f)(?= )| age[ds]? (\d{1,3})(?= )")
+
+
+def _ages(norm: str) -> set[float]:
+    return {float(m.group(1) or m.group(2)) for m in _AGE.finditer(norm)}
 
 
 def _patient_stated(ctx: CaseContext, norm: str, low: str) -> bool:
-    """Any one of the patient's own values stated (a list of ages is not a reading of this patient)."""
+    """The patient's age or weight stated (a list of ages is not a reading of this patient); without either, a name
+    from the patient's lines. (The renal value and the other risks count through their own items.)"""
     p = ctx.case.patient
-    ages = {float(m.group(1) or m.group(2)) for m in _AGE.finditer(low)}
+    ages = _ages(norm)
     if p.age is not None and p.age in ages and len(ages) <= MAX_VALUES:
         return True
     if p.weight_kg is not None and needle(f"{p.weight_kg:g} kg") in norm:
         return True
-    if (renal := p.renal_function()) is not None and _renal_stated(low, renal)[0]:
-        return True
-    if p.age is None and p.weight_kg is None and renal is None:
+    if p.age is None and p.weight_kg is None and p.renal_function() is None:
         m = next((m for m in ctx.matchers if m.key == "patient"), None)
         return bool(m) and any(n in norm for n in m.needles)
     return False
@@ -365,10 +376,10 @@ def _contradictions(ctx: CaseContext, v: Validation, steps_text: str, endorsed: 
     d = v.decision
     text = (v.recommended_regimen or "").strip()
     low = steps_text.lower()
-    if d == Decision.APPROVE and _AGAINST.search(low):
+    if d == Decision.APPROVE and any(a in low for a in _AGAINST_ANCHORS) and _AGAINST.search(low):
         out.append("a step argues against the prescription it approves")
     if d in (Decision.MODIFY, Decision.REJECT):
-        if _FOR.search(low):
+        if any(a in low for a in _FOR_ANCHORS) and _FOR.search(low):
             out.append(f"a step argues for the prescription it decides to {d.value.lower()}")
         if text and as_prescribed(text):
             out.append(f"{REGIMEN_CONFLICT}: '{text[:30]}' recommended with {d.value}")
@@ -415,8 +426,10 @@ def _echo(ctx: CaseContext, toks: list[str]) -> set[int]:
     if not ctx.echo or len(toks) < ECHO_TOKENS:
         return set()
     out: set[int] = set()
-    for i in range(len(toks) - ECHO_TOKENS + 1):
-        if tuple(toks[i:i + ECHO_TOKENS]) in ctx.echo:
+    ends, last = ctx.echo_ends, ECHO_TOKENS - 1
+    for i in range(len(toks) - last):
+        # the (first, last) token pair of a run is a cheap test before the run itself is looked up
+        if (toks[i], toks[i + last]) in ends and tuple(toks[i:i + ECHO_TOKENS]) in ctx.echo:
             out.update(range(i, i + ECHO_TOKENS))
     return out
 
@@ -431,7 +444,7 @@ def read(ctx: CaseContext, out: Output | str) -> Reading:
     steps = tuple(s for s in v.steps if s.strip())
     steps_text = " ".join(steps)
     text = steps_text + " " + (v.recommended_regimen or "")
-    text_tokens = tokens(text)
+    text_tokens = all_tokens = tokens(text)
     echoed = _echo(ctx, text_tokens)
     if echoed:  # facts copied verbatim from the case are not stated: read the text without the copied runs
         text_tokens = [w for i, w in enumerate(text_tokens) if i not in echoed]
@@ -439,9 +452,10 @@ def read(ctx: CaseContext, out: Output | str) -> Reading:
     low = text.lower()
     norm = " " + " ".join(text_tokens) + " "
     endorsed = endorsed_regimen(ctx, v)
-    rc = check_regimen(ctx, endorsed)
+    rc = ctx.check(endorsed)
 
-    raw_tokens = tokens(v.raw)
+    # what the output names anywhere: its statements and its reference field (where text past the format lands)
+    raw_tokens = all_tokens + tokens(v.reference) if v.reference else all_tokens
     every = drugs_in(raw_tokens)  # named anywhere in the output (the reference line rarely names a drug)
     unrelated_drugs = [d for d in every if d not in ctx.related_drugs]
     syndromes = _syndromes_named(text_words(raw_tokens))
