@@ -40,7 +40,6 @@ MIN_STEP_WORDS = 3  # a step needs its title and some text: 'Duration: 5 days'
 # must not learn that length pays). Generous: the prompt asks for "one short sentence per step", and the longest step
 # of a shipped reference validation is 28 words.
 STEP_MAX_WORDS, REGIMEN_MAX_WORDS, REFERENCE_MAX_WORDS, PREAMBLE_MAX_WORDS = 40, 40, 50, 12
-HEADERS = ("decision", "recommended regimen", "reference")  # the lines after the steps, once each, in this order
 
 FORMAT_INSTRUCTIONS = (
     "Answer in exactly this format, one short sentence per step:\n"

@@ -25,8 +25,8 @@ from amr_grpo.judge.rules.context import (
     options_for,
     read_culture,
 )
-from amr_grpo.judge.rules.reading import allergy_groups
 from amr_grpo.judge.rules.regimen import check_regimen, expected_decisions
+from amr_grpo.judge.rules.statements import allergy_groups
 from amr_grpo.output_format import no_regimen, parse_regimen
 from amr_grpo.records import Case
 
