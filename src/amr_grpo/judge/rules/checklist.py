@@ -105,6 +105,12 @@ def _indication_names(ctx: CaseContext) -> tuple[frozenset[str], ...]:
     return tuple(out)
 
 
+def allergy_groups(text: str) -> frozenset[str]:
+    from amr_grpo.judge.rules.statements import allergy_groups as groups  # statements.py reads this module
+
+    return groups(text)
+
+
 def _drug_names(keys) -> str:
     kb = load_kb()
     return ", ".join((d.name if (d := kb.drug(k)) else k) for k in keys)
@@ -191,7 +197,11 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
         conflicts = sorted(d for d in relevant | prescribed if kb.allergy_conflict(d, [allergy]))
         core = _core_words(allergy)
         named = kb.find_drugs(allergy)
-        evidence = tuple(dict.fromkeys([*core, *named])) or (allergy,)
+        # the allergen's own group and the words clinicians use for it ("PCN", "sulpha") name it too
+        # (a short term that starts its group's name, "pen", would also match "penem": the name itself is enough)
+        terms = [w for g in sorted(allergy_groups(allergy)) for w in (g, *kb.raw.allergy_terms.get(g, ()))
+                 if len(w) >= 3 and not (len(w) <= 3 and g.startswith(w) and w != g)]
+        evidence = tuple(dict.fromkeys([*core, *named, *terms])) or (allergy,)
         act = f"; avoid {_drug_names(conflicts)}" if conflicts else ""
         rows.append(_item(f"allergy:{allergy}", "allergy", "essential" if conflicts else "important",
                           f"States the allergy: {allergy}{act}.", evidence,

@@ -44,7 +44,7 @@ _RENAL_BANDS = ((re.compile(r"\b(?:end[- ]stage|esrd|kidney\s+failure|on\s+dialy
                 (re.compile(r"\bmild\s+(?:renal|kidney)\s+impairment\b", _F), 60.0, 90.0))
 _RENAL_ANCHORS = ("cr", "gfr", "clearance", "ml")  # every renal statement holds one of these
 _BAND_ANCHORS = ("impairment", "stage", "dialysis", "esrd", "failure")
-PREGNANT = re.compile(r"\bpregnan|\bgestation|\bantenatal|\btrimester|\bgravid|\bpog\b", _F)
+PREGNANT = re.compile(r"\bpregnan|\bgestation|\bantenatal|\btrimester|\bgravid|\bpog\b|\bg\d\s*p\d", _F)
 NOT_PREGNANT = re.compile(r"\b(?:not|non)[- ]?pregnant|\bpregnancy\s*[:=-]\s*(?:no|none|nil)\b", _F)
 _WEEKS = re.compile(r"\b(\d{1,2})(?:\s*\+\s*\d)?\s*(?:weeks?|wks?)\b", _F)
 _TRIMESTER = re.compile(r"\b(1st|first|2nd|second|3rd|third)\s+trimester|\b(?:near|at)\s+term\b", _F)
