@@ -8,7 +8,6 @@ cases; appended stuffing never raises a score. The full table (all 600, a longer
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -17,17 +16,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("reward_hacking", ROOT / "bench" / "reward_hacking.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reward_hacking"] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def table():
-    rh = _bench()
+    sys.path.insert(0, str(ROOT / "bench"))  # the benchmark and its red_team module, as `python bench/...` runs them
+    try:
+        import reward_hacking as rh
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
     splits = rh.load_splits(ROOT / "data" / "cases.jsonl")
     subset = [r for s in ("train", "val", "test") for r in splits[s]][::5]
     rows, best, info = rh.run(splits, search_iters=60, search_seconds=120, seed=0, sample=24, records=subset)
