@@ -52,9 +52,10 @@ test: install tools  ## install and run the fast test suite
 test-slow: install tools  ## the slow tests (tests/slow): README multi-GPU command on 2 CPU processes, SIGTERM + resume ledger, GPU bench logic
 	$(BIN)/python -m pytest -m slow tests/slow
 
-bench: install  ## benchmarks: each prints ours vs a baseline measured in the same run
+bench: install  ## benchmarks: each prints ours vs a baseline measured in the same run; reward_hacking: the red team
 	$(BIN)/python bench/rules_judge.py
 	$(BIN)/python bench/case_reader.py
+	$(BIN)/python bench/reward_hacking.py
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/service_load.py
 	$(BIN)/python bench/review_agreement.py

@@ -3,7 +3,8 @@
 Pairs: a few hundred varied (case, output) pairs built from hand-written cases (free text and structured) and
 output variants (clean, markdown, wrong decision, renal dose, allergy, no steps, unparseable, injection).
 Measured, one process pinned to one core:
-  ours (warm)  - RulesJudge.score_sync, the case context cached as in a GRPO group (G outputs per case)
+  ours (warm)  - RulesJudge.score_sync, the case context (and its checklist) cached as in a GRPO group (G outputs per
+                 case); every completion parsed afresh, as new text is
   ours (cold)  - the same with every cache cleared before each verdict (a stream of unseen cases)
   parse only   - parse_validation alone (the floor: reading the output, no checks)
   naive        - the judge as a naive implementation would run it: re-reading the knowledge-base YAML per call
@@ -19,14 +20,14 @@ import random
 import time
 from collections.abc import Callable
 
+from amr_grpo import output_format
 from amr_grpo.guidelines import kb as kb_module
 from amr_grpo.guidelines import load_kb
 from amr_grpo.guidelines import prescription as prescription_module
-from amr_grpo.judge import parse, rules_context
 from amr_grpo.judge.base import EvalRequest
-from amr_grpo.judge.parse import parse_validation
-from amr_grpo.judge.rules import RulesJudge
+from amr_grpo.judge.rules import RulesJudge, build  # noqa: F401 (build: its cache is cleared)
 from amr_grpo.metrics import METRIC_KEYS
+from amr_grpo.output_format import parse_validation
 from amr_grpo.reading import reader
 
 TARGET = 2000.0
@@ -102,10 +103,16 @@ def make_pairs(n: int, seed: int = 0) -> list[EvalRequest]:
     return out
 
 
+def _clear_parse() -> None:
+    """Every completion of a GRPO step is new text: its parse is never cached across steps."""
+    output_format.read_output.cache_clear()
+
+
 def _clear_caches() -> None:
-    rules_context._cached_context.cache_clear()
+    build._cached_context.cache_clear()
+    output_format._parse_prescription_cached.cache_clear()
+    _clear_parse()
     reader._cached.cache_clear()  # the case reader's per-case cache: cold means the case is read again
-    parse._parse_prescription_cached.cache_clear()
 
 
 def rate(fn: Callable[[EvalRequest], object], pairs: list[EvalRequest], seconds: float,
@@ -147,9 +154,9 @@ def main() -> None:
     judge = RulesJudge()
     for req in pairs:  # warm up and check every pair scores
         judge.score_sync(req)
-    warm = rate(judge.score_sync, pairs, args.seconds)
+    warm = rate(judge.score_sync, pairs, args.seconds, before_each=_clear_parse)
     cold = rate(judge.score_sync, pairs, args.seconds, before_each=_clear_caches)
-    parse_only = rate(lambda r: parse_validation(r.model_output), pairs, args.seconds)
+    parse_only = rate(lambda r: parse_validation(r.model_output), pairs, args.seconds, before_each=_clear_parse)
     naive = rate(naive_score(judge), pairs[:20], min(args.seconds, 3.0))
     load_kb.cache_clear()
     load_kb()

@@ -119,4 +119,4 @@ def check_verdict(data: dict, metrics: tuple[str, ...] | list[str]) -> None:
     scores = {k: v["score"] for k, v in data["scores"].items()}
     assert data["weighted_reward"] == pytest.approx(weighted_reward(scores, list(metrics)))
     assert set(data["judge"]) == {"backend", "model", "rubric_version"}
-    assert set(data["flags"]) == {"injection_suspected", "critical_error"}
+    assert set(data["flags"]) == {"injection_suspected", "critical_error", "case_unread"}

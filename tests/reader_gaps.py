@@ -15,7 +15,7 @@ from synth_cases import cases
 from amr_grpo.data.scenarios import pregnancy_blocks
 from amr_grpo.guidelines import load_kb
 from amr_grpo.reading import read_case
-from amr_grpo.judge.rules_context import read_culture
+from amr_grpo.judge.rules.context import read_culture
 
 kb = load_kb()
 FACTS = ("age_sex", "weight", "renal", "allergy", "no_allergy", "pregnancy", "medicines", "cultures")

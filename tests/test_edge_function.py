@@ -84,13 +84,13 @@ def test_metrics_json_is_a_byte_identical_copy():
 
 def test_rubric_prompt_is_the_package_prompt():
     # The function imports the prompt as JSON (Supabase bundles JSON imports); its text must be the .md verbatim.
-    source = (PACKAGE / "judge" / "prompts" / "rubric_v1.md").read_text(encoding="utf-8")
-    copy = json.loads((FUNCTION_DIR / "rubric_v1.json").read_text(encoding="utf-8"))
+    source = (PACKAGE / "judge" / "prompts" / "rubric_v2.md").read_text(encoding="utf-8")
+    copy = json.loads((FUNCTION_DIR / "rubric_v2.json").read_text(encoding="utf-8"))
     assert copy["text"] == source, (
-        "supabase/functions/evaluate-prescription/rubric_v1.json is out of date; regenerate it with: "
-        ".venv/bin/python -c \"import json; t=open('src/amr_grpo/judge/prompts/rubric_v1.md').read(); "
-        "open('supabase/functions/evaluate-prescription/rubric_v1.json','w').write(json.dumps("
-        "{'source': 'src/amr_grpo/judge/prompts/rubric_v1.md', 'text': t}, ensure_ascii=False, indent=1) + '\\n')\""
+        "supabase/functions/evaluate-prescription/rubric_v2.json is out of date; regenerate it with: "
+        ".venv/bin/python -c \"import json; t=open('src/amr_grpo/judge/prompts/rubric_v2.md').read(); "
+        "open('supabase/functions/evaluate-prescription/rubric_v2.json','w').write(json.dumps("
+        "{'source': 'src/amr_grpo/judge/prompts/rubric_v2.md', 'text': t}, ensure_ascii=False, indent=1) + '\\n')\""
     )
 
 
@@ -238,7 +238,10 @@ def test_python_service_and_edge_function_agree(v, edge, service, fake):
         assert py_body["weighted_reward"] == exp["weighted_reward"], v["why"]
         assert py_body["metrics_used"] == exp["metrics_used"]
         assert py_body["flags"] == exp["flags"]
-        assert py_body["judge"] == {"backend": "openai", "model": JUDGE_MODEL, "rubric_version": "amr-rubric-v1"}
+        if exp.get("prompt_contains"):  # a checklist in the request reaches both services' judge prompts
+            prompts = [q.prompt for q in fake.requests if v["marker"] in q.prompt]
+            assert len(prompts) == 2 and all(exp["prompt_contains"] in p for p in prompts)
+        assert py_body["judge"] == {"backend": "openai", "model": JUDGE_MODEL, "rubric_version": "amr-rubric-v2"}
     else:
         want = {"code": exp["error"]["code"], "field": exp["error"]["field"]}
         for body in (py_body, ts_body):

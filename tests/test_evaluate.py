@@ -23,7 +23,7 @@ from amr_grpo.data.prepare import PrepareOptions, prepare
 from amr_grpo.errors import UserError
 from amr_grpo.evaluate import evaluate, judge_config
 from amr_grpo.generation import GenerationSettings, Generator
-from amr_grpo.judge.parse import parse_validation
+from amr_grpo.output_format import parse_validation
 from amr_grpo.metrics import METRIC_KEYS, WEIGHTS
 from amr_grpo.report import write_report
 from amr_grpo.summary import ROW_KEYS

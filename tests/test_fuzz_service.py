@@ -184,11 +184,11 @@ def test_near_valid_requests_reach_the_judge_and_never_5xx(client, body):
 @pytest.mark.parametrize(
     "body",
     [
-        {"ground_truth": {"decision": [None]}},  # rules_context: unhashable list as a decision (now a 422)
+        {"ground_truth": {"decision": [None]}},  # rules judge context: unhashable list as a decision (now a 422)
         {"ground_truth": {"regimen": {"a": 1}}},  # parse.no_regimen: .strip() of a dict (now a 422)
         {"patient_case": {"patient": {"allergies": 5}}},  # reader._patient_from_dict reads an int
         {"patient_case": {"diagnosis": "cystitis", "comorbidities": 3.5}},  # same, flat case dict
-        {"patient_case": "\x00F 30y, cystitis"},  # rules_context._unkey reads text starting with NUL as JSON
+        {"patient_case": "\x00F 30y, cystitis"},  # the rules judge's case key reads text starting with NUL as JSON
     ],
     ids=["gt-decision-list", "gt-regimen-dict", "allergies-int", "flat-comorbidities-float", "nul-prefixed-text"],
 )
@@ -196,5 +196,5 @@ def test_inputs_found_by_fuzzing(client, body):
     """Inputs hypothesis found to crash the judge behind the service (500): each must be scored or a 4xx."""
     body = {"patient_case": "F 30y, cystitis", "model_output": "Decision: Approve", **body}
     r = client.post("/v1/evaluate", json=body, headers={"x-api-key": KEY})
-    assert r.status_code < 500, f"the rules judge crashed on {body!r} (owner: reading/reader.py, rules_context.py)"
+    assert r.status_code < 500, f"the rules judge crashed on {body!r} (owner: reading/reader.py, judge/rules/build.py)"
     check_answer(r, "/v1/evaluate")

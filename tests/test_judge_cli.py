@@ -117,7 +117,7 @@ def test_openai_backend_against_the_fake_server(tmp_path, fake_openai, monkeypat
     assert r.exit_code == 0, r.output
     rows = read(out)
     assert all(
-        x["judge"] == {"backend": "openai", "model": "fake-70b", "rubric_version": "amr-rubric-v1"} for x in rows
+        x["judge"] == {"backend": "openai", "model": "fake-70b", "rubric_version": "amr-rubric-v2"} for x in rows
     )
     assert all(s["score"] == 4 for x in rows for s in x["scores"].values())  # the fake's default answer
     ledger = json.loads((tmp_path / "out.ledger.json").read_text())

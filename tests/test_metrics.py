@@ -86,3 +86,29 @@ def test_float_round_off_stays_inside_the_documented_range():
     assert weighted_reward({"reasoning_completeness": 1}) == 0.2
     assert weighted_reward({k: 1 for k in metrics.METRIC_KEYS}, "all") >= 0.2
     assert weighted_reward({k: 5 for k in metrics.METRIC_KEYS}, "all") <= 1.0
+
+
+def test_critical_error_caps_every_score_so_the_reward_is_at_most_0_4():
+    fives = {k: 5 for k in WEIGHTS}
+    capped = metrics.apply_critical_cap(fives, True)
+    # metrics.json critical_error.max_score = 2: every metric 2/5, so the weighted reward is 0.4 on any metric set
+    assert capped == {k: 2 for k in WEIGHTS} and metrics.critical_max_score() == 2
+    assert weighted_reward(capped) == pytest.approx(0.4)
+    assert weighted_reward({k: capped[k] for k in PRIORITY_KEYS}) == pytest.approx(0.4)
+    # scores already below the cap stay; without a critical error nothing changes
+    assert metrics.apply_critical_cap({"clinical_accuracy": 1, "reference_accuracy": 4}, True) == {
+        "clinical_accuracy": 1, "reference_accuracy": 2}
+    assert metrics.apply_critical_cap(fives, False) == fives
+
+
+def test_decision_costs_are_asymmetric():
+    cost = metrics.decision_cost
+    # approving a prescription that must be modified or rejected is the worst decision error (score 1), and caps
+    # clinical accuracy lowest when the right decision was Reject (1) ...
+    assert (cost("Modify", "Approve").score, cost("Reject", "Approve").score) == (1, 1)
+    assert cost("Reject", "Approve").clinical_max == 1 < cost("Modify", "Approve").clinical_max == 2
+    # ... rejecting or modifying a safe one is less bad (2), a defensible neighbour (Reject for Modify) 3
+    assert (cost("Approve", "Reject").score, cost("Approve", "Modify").score) == (2, 2)
+    assert cost("Modify", "Reject").score == 3
+    assert all(cost(d, d).score == 5 and cost(d, d).clinical_max == 5 for d in ("Approve", "Modify", "Reject"))
+    assert cost("Modify", None) == metrics.DecisionCost(1, 1)  # no decision at all

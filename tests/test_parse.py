@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from amr_grpo.judge.parse import as_prescribed, clean_line, no_regimen, parse_validation
+from amr_grpo.output_format import as_prescribed, clean_line, no_regimen, parse_validation
 from amr_grpo.records import Decision
 
 CLEAN = """Step 1 - Clinical picture: 28-year-old woman with dysuria and frequency, afebrile: uncomplicated cystitis.

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from amr_grpo.cli import app
-from amr_grpo.data.prompts import STEP_TITLES, format_validation
+from amr_grpo.output_format import STEP_TITLES, format_validation
 from amr_grpo.records import Case, GroundTruth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_structured_jsonl_gives_grpo_records(tmp_path):
     rows = all_rows(out)
     assert sum(map(len, rows.values())) == 12
     rec = rows["train"][0]
-    assert list(rec) == ["id", "prompt", "reference", "context", "ground_truth"]
+    assert list(rec) == ["id", "prompt", "reference", "context", "ground_truth", "checklist"]
     assert [m["role"] for m in rec["prompt"]] == ["system", "user"]
     # the user message carries the case; the system message carries the format
     assert "Diagnosis: Uncomplicated cystitis" in rec["prompt"][1]["content"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from amr_grpo.data.prompts import STEP_TITLES, SYSTEM_PROMPT, format_validation, render_prompt, render_prompt_text
-from amr_grpo.judge.parse import parse_validation
+from amr_grpo.data.prompts import SYSTEM_PROMPT, render_prompt, render_prompt_text
+from amr_grpo.output_format import STEP_TITLES, format_validation
+from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Case, Patient
 
 CASE = Case(id="x", patient=Patient(age=30, sex="F", allergies=["penicillin"]), diagnosis="Uncomplicated cystitis",

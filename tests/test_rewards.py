@@ -184,3 +184,17 @@ def test_rules_judge_rewards_a_correct_validation_over_a_wrong_one():
     assert all(v is not None for k in METRIC_KEYS for v in res[k])  # rules always scores, if only with 1s
     # an unparseable answer has no reasoning steps: the lowest reasoning_completeness, 1/5
     assert res["reasoning_completeness"][2] == pytest.approx(0.2)
+
+
+def test_a_critical_error_caps_the_weighted_reward_in_training_too():
+    # approving ciprofloxacin 10x (5 g a dose, above twice the largest dose the guideline gives): a critical error.
+    # The cap acts on every metric score, so the per-metric TRL rewards (normalised weights summing to 1) add up to
+    # the capped weighted reward: at most 0.4, the same number the HTTP answer gives
+    overdose = GOOD.replace("Recommended regimen: Nitrofurantoin 100 mg PO BD x 5 days",
+                            "Recommended regimen: Ciprofloxacin 5000 mg PO BD x 3 days")
+    pipe = RewardPipeline(JudgeConfig(backend="rules", metrics="all", cache_path=None))
+    (res,) = asyncio.run(score_batches(pipe, [(0, [GOOD, overdose])]))
+    weights = pipe.reward_weights()[:-1]
+    total = [sum(w * res[k][i] for k, w in zip(METRIC_KEYS, weights, strict=True)) for i in range(2)]
+    assert all(res[k][1] <= 0.4 for k in METRIC_KEYS) and total[1] <= 0.4 + 1e-9 < total[0]
+    assert res["_logged"]["judge/weighted_reward"] == [pytest.approx(sum(total) / 2)]

@@ -25,7 +25,7 @@ from amr_grpo.data.regimens import daily_cap, examples
 from amr_grpo.data.scenarios import ISSUE_CODES
 from amr_grpo.data.synth import generate
 from amr_grpo.guidelines import load_kb, parse_prescription
-from amr_grpo.judge.parse import parse_validation
+from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Patient
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from amr_grpo.cli import app
 from amr_grpo.data.prompts import render_prompt_text
 from amr_grpo.errors import UserError
-from amr_grpo.judge.parse import parse_validation
+from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Decision
 from amr_grpo.validate import Validator, to_case
 
@@ -135,7 +135,7 @@ def test_cli_validate_text_case_file_and_errors(built_lm, tmp_path):  # noqa: F8
     r = CliRunner().invoke(app, ["validate", "--model", str(built_lm), "--case", str(case_file), "--judge", "rules",
                                  "--max-new-tokens", "220"])
     assert r.exit_code == 0, r.output
-    assert "judge rules (rules-v1)" in r.output and "Guideline adherence" in r.output
+    assert "judge rules (rules-v2)" in r.output and "Guideline adherence" in r.output
     assert re.search(r"weighted reward 0\.\d{3}", r.output)
 
     for args, message in [

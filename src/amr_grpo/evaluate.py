@@ -55,7 +55,7 @@ def judge_config(backend: str, config_file: str | Path | None = None, overrides:
 
 def _row(rec: dict[str, Any], output: str, output_tokens: int | None, verdict: Verdict | JudgeError) -> dict[str, Any]:
     from amr_grpo.reading import read_ground_truth
-    from amr_grpo.judge.parse import parse_validation
+    from amr_grpo.output_format import parse_validation
 
     v = parse_validation(output)
     gold = read_ground_truth(rec.get("ground_truth")).decision

@@ -1,7 +1,11 @@
-"""The six rubric metrics and the weighted reward: one source of truth, read from metrics.json.
+"""The six rubric metrics, the weighted reward and the critical-error cap: one source of truth, read from metrics.json;
+and the decision cost matrix, read from decision_costs.json beside it.
 
-The Supabase Edge Function keeps a byte-identical copy of metrics.json (tests/test_edge_function.py
-fails if they differ). Try it: python -c "from amr_grpo.metrics import weighted_reward as w; print(w({'clinical_accuracy': 4}))"
+The Supabase Edge Function keeps a byte-identical copy of metrics.json (tests/test_edge_function.py fails if they
+differ), so both apply the same cap: a verdict with a critical error has every metric score capped at
+`critical_max_score()` (2), which puts its weighted reward at 0.4 or below by the same formula everywhere (the HTTP
+answer, the per-metric TRL rewards, the Edge Function).
+Try it: python -c "from amr_grpo.metrics import weighted_reward as w; print(w({'clinical_accuracy': 4}))"
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from functools import cache
 from importlib import resources
 
 METRICS_FILE = "metrics.json"
+DECISION_COSTS_FILE = "decision_costs.json"
 SCORE_MIN, SCORE_MAX = 1, 5
 
 
@@ -27,8 +32,13 @@ class Metric:
 
 
 @cache
+def _raw() -> dict:
+    return json.loads(resources.files("amr_grpo").joinpath(METRICS_FILE).read_text(encoding="utf-8"))
+
+
+@cache
 def _load() -> tuple[str, tuple[Metric, ...]]:
-    raw = json.loads(resources.files("amr_grpo").joinpath(METRICS_FILE).read_text(encoding="utf-8"))
+    raw = _raw()
     metrics = tuple(
         Metric(
             key=m["key"],
@@ -99,3 +109,35 @@ def weighted_reward(scores: Mapping[str, float], metrics: str | Sequence[str] | 
         acc += WEIGHTS[k] * s / SCORE_MAX
     # Clamp the float round-off (0.04 / 0.2 = 0.19999999999999998) back into the documented [0.2, 1.0].
     return min(1.0, max(SCORE_MIN / SCORE_MAX, acc / total_w))
+
+
+def critical_max_score() -> int:
+    """The highest score any metric may keep when a verdict has a critical error (metrics.json critical_error)."""
+    return int(_raw()["critical_error"]["max_score"])
+
+
+def apply_critical_cap(scores: Mapping[str, int], critical: bool) -> dict[str, int]:
+    """Every metric score capped at critical_max_score() when `critical`; unchanged otherwise."""
+    if not critical:
+        return dict(scores)
+    top = critical_max_score()
+    return {k: min(int(s), top) for k, s in scores.items()}
+
+
+@dataclass(frozen=True)
+class DecisionCost:
+    score: int  # decision_appropriateness
+    clinical_max: int  # the highest clinical_accuracy this decision allows
+
+
+@cache
+def _costs() -> dict:
+    return json.loads(resources.files("amr_grpo").joinpath(DECISION_COSTS_FILE).read_text(encoding="utf-8"))
+
+
+def decision_cost(right: str, given: str | None) -> DecisionCost:
+    """What giving decision `given` costs when `right` is the right one (decision_costs.json); no decision (None) is
+    the worst."""
+    cell = _costs()["matrix"][right].get(given) if given else None
+    cell = cell or _costs()["no_decision"]
+    return DecisionCost(int(cell["score"]), int(cell["clinical_max"]))

@@ -186,9 +186,10 @@ class Dose:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Validation:
-    """A policy output parsed into the DESIGN.md format. parse_ok False = unparseable (no guess was made)."""
+    """A policy output parsed into the DESIGN.md format. parse_ok False = unparseable (no guess was made).
+    Frozen: the parser caches one record per text and every reader of that text shares it."""
 
     raw: str
     steps: list[str] = field(default_factory=list)
@@ -223,7 +224,8 @@ class Verdict:
     rubric_version: str
     cached: bool = False
     injection_suspected: bool = False
-    critical_error: bool = False
+    critical_error: bool = False  # every score was capped (metrics.apply_critical_cap)
+    case_unread: bool = False  # the case could not be matched to a syndrome: only what needs none was scored
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -232,7 +234,8 @@ class Verdict:
             "metrics_used": list(self.metrics_used),
             "judge": {"backend": self.backend, "model": self.model, "rubric_version": self.rubric_version},
             "cached": self.cached,
-            "flags": {"injection_suspected": self.injection_suspected, "critical_error": self.critical_error},
+            "flags": {"injection_suspected": self.injection_suspected, "critical_error": self.critical_error,
+                      "case_unread": self.case_unread},
         }
 
     @classmethod
@@ -248,11 +251,12 @@ class Verdict:
             cached=bool(data.get("cached", False)),
             injection_suspected=bool(f.get("injection_suspected", False)),
             critical_error=bool(f.get("critical_error", False)),
+            case_unread=bool(f.get("case_unread", False)),
         )
 
 
-CHECKLIST_KINDS = ("indication", "regimen", "allergy", "renal", "pregnancy", "interaction", "culture", "severity",
-                   "decision", "citation")
+CHECKLIST_KINDS = ("indication", "patient", "regimen", "allergy", "renal", "pregnancy", "interaction", "culture",
+                   "severity", "decision", "citation")
 IMPORTANCE = ("essential", "important", "pitfall")
 
 
@@ -297,6 +301,7 @@ class Checklist:
     sections: tuple[str, ...]  # guideline sections that may be cited for this case
     items: tuple[ChecklistItem, ...]
     version: str = ""
+    serious: bool | None = None  # a serious infection (withholding its antibiotic is a critical error); None: unknown
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -3,10 +3,10 @@
 TRL's contract: fn(prompts, completions, **dataset_columns) -> list[float | None]; None = could not score
 (TRL drops it from the group statistics), never 0. Each metric function is named after its metric, so TRL
 logs `rewards/<metric>/mean`, and returns score/5; with `reward_weights` = metric weights / their sum,
-TRL's weighted sum of the metric rewards is exactly metrics.weighted_reward(). `format` (format_score) is 1 for
-exactly the policy format, 0.5 for an answer that parses but is not exactly it (a header missing or repeated,
-6-8 steps not met, text after the Reference line), 0 for an unparseable answer or one cut off at the length cap
-(it never ended: a policy must not learn to fill the cap with repeated lines the judge reads past).
+TRL's weighted sum of the metric rewards is exactly metrics.weighted_reward(). A critical error caps every metric
+score of its verdict (metrics.apply_critical_cap), so the cap on the weighted reward reaches training through the
+same per-metric rewards. `format` is output_format.format_score: 1 for exactly the policy format, 0.5 for an
+answer that parses but is not exactly it, 0 for an unparseable answer or one cut off at the length cap.
 
 All functions of one batch share ONE judge call (JudgeEngine.score_many over the whole batch), memoised on
 (step, completions). With judge.every_n_steps = N the configured judge scores every Nth step and the rules
@@ -27,13 +27,12 @@ from amr_grpo.judge import build_engine
 from amr_grpo.judge.base import EvalRequest, JudgeError
 from amr_grpo.judge.config import JudgeConfig
 from amr_grpo.judge.engine import JudgeEngine
-from amr_grpo.judge.parse import clean_line, parse_validation
 from amr_grpo.metrics import SCORE_MAX, WEIGHTS, resolve_metrics
+from amr_grpo.output_format import format_score, parse_validation
 from amr_grpo.records import Decision, Verdict
 
 RewardFunc = Callable[..., Any]
-HEADERS = ("decision", "recommended regimen", "reference")  # the lines after the steps, once each, in this order
-MIN_STEPS, MAX_STEPS = 6, 8
+__all__ = ["RewardPipeline", "completion_text", "format_score"]
 
 
 def completion_text(completion: str | list[dict[str, str]]) -> str:
@@ -70,17 +69,6 @@ def decision_accuracy(texts: Sequence[str], truths: Sequence[Any]) -> float | No
     if not pairs:
         return None
     return sum(parse_validation(t).decision == d for t, d in pairs) / len(pairs)
-
-
-def format_score(text: str, truncated: bool = False) -> float:
-    """1.0 = exactly the policy format; 0.5 = parses, not exactly the format; 0.0 = unparseable or truncated."""
-    v = parse_validation(text)
-    if truncated or not v.parse_ok:
-        return 0.0
-    lines = [clean_line(x).lower() for x in text.splitlines() if x.strip()]
-    once_each = all(sum(x.startswith(h) for x in lines) == 1 for h in HEADERS)
-    exact = once_each and lines[-1].startswith("reference") and MIN_STEPS <= len(v.steps) <= MAX_STEPS
-    return 1.0 if exact else 0.5
 
 
 @dataclasses.dataclass
@@ -167,9 +155,11 @@ class RewardPipeline:
     async def _score_batch(self, step: int, texts: tuple[str, ...], columns: dict[str, Any]) -> list:
         contexts = columns.get("context") or [None] * len(texts)
         truths = columns.get("ground_truth") or [None] * len(texts)
+        checklists = columns.get("checklist") or [None] * len(texts)  # stored by prepare: shown to LLM judges
         reqs = [
-            EvalRequest(patient_case=_as_obj(c) or "", model_output=t, ground_truth=_as_obj(g), metrics=tuple(self.metrics))
-            for t, c, g in zip(texts, contexts, truths, strict=True)
+            EvalRequest(patient_case=_as_obj(c) or "", model_output=t, ground_truth=_as_obj(g), metrics=tuple(self.metrics),
+                        checklist=cl if isinstance(cl := _as_obj(k), dict) else None)
+            for t, c, g, k in zip(texts, contexts, truths, checklists, strict=True)
         ]
         use_llm = self.uses_llm(step)
         engine = self._main_engine() if use_llm else self._rules()

@@ -43,6 +43,7 @@ def dataset_rows(path: Path) -> list[dict[str, Any]]:
             # the case and ground truth travel as JSON text: Arrow would merge their varying keys into one struct
             "context": json.dumps(rec["context"]) if not isinstance(rec["context"], str) else rec["context"],
             "ground_truth": json.dumps(rec.get("ground_truth")),
+            "checklist": json.dumps(rec.get("checklist")),  # prepare's; the LLM judges show it (null: built)
         }
         for rec in read_split(path)
     ]

@@ -1,7 +1,7 @@
 """The `amr-grpo` command line: thin Typer commands, each calling one library function.
 
-Commands live in small modules by area (data, lint, explain, judge, serve, train, evaluate, review); this file only
-assembles them.
+Commands live in small modules by area (data, lint, explain, checklist, judge, serve, train, evaluate,
+review); this file only assembles them.
 Try it: amr-grpo --help
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from amr_grpo.cli import data, evaluate, explain, judge, lint, review, serve, train
+from amr_grpo.cli import checklist, data, evaluate, explain, judge, lint, review, serve, train
 
 app = typer.Typer(
     name="amr-grpo",
@@ -33,7 +33,7 @@ def _root(
         raise typer.Exit()
 
 
-for module in (data, lint, explain, judge, serve, train, evaluate, review):
+for module in (data, lint, explain, checklist, judge, serve, train, evaluate, review):
     module.register(app)
 
 

@@ -174,6 +174,7 @@ def _print_summary(s: dict[str, Any], ledger: dict[str, Any]) -> None:
     console.print(
         f"bad lines {s['bad_lines']}; could not score {sum(failed.values())} {failed or ''}; "
         f"injection suspected {s['injection_suspected']}; critical errors {s['critical_error']}; "
+        f"cases unread {s['case_unread']}; "
         f"verdicts by backend {s['by_backend']}",
         highlight=False,
     )

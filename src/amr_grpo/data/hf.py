@@ -12,7 +12,7 @@ from typing import Any
 def features(prompt_format: str):
     from datasets import Features, List, Value
 
-    text, num = Value("string"), Value("float64")
+    text, num, flag = Value("string"), Value("float64"), Value("bool")
     patient = {"age": num, "sex": text, "weight_kg": num, "comorbidities": List(text), "allergies": List(text),
                "crcl_ml_min": num, "serum_creatinine_mg_dl": num, "egfr_ml_min": num, "renal_basis": text,
                "pregnant": Value("bool"),
@@ -26,6 +26,11 @@ def features(prompt_format: str):
                     "syndrome_candidates": List(text)},
         "ground_truth": {"decision": text, "issues": List(text), "recommended_regimen": text, "reference": text,
                          "citation": text, "syndrome": text, "flags": List(text)},
+        "checklist": {"syndrome": text, "syndrome_name": text, "candidates": List(text), "antibiotic_needed": flag,
+                      "expected_decisions": List(text), "decision_why": text, "regimens": List(text),
+                      "avoid": List(text), "sections": List(text), "version": text, "serious": flag,
+                      "items": List({"key": text, "kind": text, "importance": text, "text": text,
+                                     "evidence": List(text), "source": text})},
     })
 
 

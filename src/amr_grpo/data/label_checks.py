@@ -32,7 +32,7 @@ from amr_grpo.data.phrasing import Item
 from amr_grpo.data.regimens import daily_cap, loading_dose
 from amr_grpo.data.scenarios import group_drugs
 from amr_grpo.guidelines import Regimen, Syndrome, load_kb, parse_prescription
-from amr_grpo.judge.parse import parse_validation
+from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Patient
 
 KINDS = ("profile", "spectrum", "duration", "renal", "loading", "decision", "reference")

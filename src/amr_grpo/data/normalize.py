@@ -227,8 +227,8 @@ def _from_output(output: str) -> GroundTruth:
 
 
 def parse_output(text: str) -> dict[str, Any]:
-    """{"decision", "regimen", "reference"} of a validation text, read by RULES' parser (judge/parse.py)."""
-    from amr_grpo.judge.parse import parse_validation
+    """{"decision", "regimen", "reference"} of a validation text, read by the policy-format parser (output_format.py)."""
+    from amr_grpo.output_format import parse_validation
 
     v = parse_validation(text)
     return {"decision": v.decision, "regimen": v.recommended_regimen, "reference": v.reference}

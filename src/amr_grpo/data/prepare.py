@@ -1,4 +1,4 @@
-"""Raw cases -> GRPO records {id, prompt, reference, context, ground_truth} split into train/val/test.
+"""Raw cases -> GRPO records {id, prompt, reference, context, ground_truth, checklist} split into train/val/test.
 
 Reads JSONL / JSON / CSV (readers.py), normalises each record (normalize.py), removes exact duplicates,
 splits deterministically and stratified by decision (a case never lands in two splits), and writes
@@ -221,6 +221,8 @@ def split_items(items: list[_Item], opts: PrepareOptions) -> dict[str, list[_Ite
 
 
 def to_grpo_record(norm: Normalized, prompt_format: str = "chat") -> dict[str, Any]:
+    from amr_grpo.judge.rules import case_context  # the case's checklist, stored so training never rebuilds it
+
     prompt = render_prompt(norm.case) if prompt_format == "chat" else render_prompt_text(norm.case)
     return {
         "id": norm.case.id,
@@ -228,6 +230,7 @@ def to_grpo_record(norm: Normalized, prompt_format: str = "chat") -> dict[str, A
         "reference": norm.truth.reference or "",
         "context": norm.case_dict,
         "ground_truth": norm.truth_dict,
+        "checklist": case_context(norm.case_dict, norm.truth_dict).checklist.to_dict(),
     }
 
 

@@ -83,7 +83,9 @@ def judge_identity(cfg: JudgeConfig) -> tuple[str, str, str]:
     if cfg.backend == "hybrid":
         llm = endpoints_model(cfg.resolved_endpoints()) if cfg.hybrid_llm == "openai" else str(cfg.model)
         weights = ",".join(f"{k}={w:g}" for k, w in sorted(cfg.hybrid_weights.items()))
-        return "hybrid", f"rules-v1+{llm}", f"{prompt_id()};{weights}"
+        from amr_grpo.judge.rules.judge import MODEL as RULES_MODEL
+
+        return "hybrid", f"{RULES_MODEL}+{llm}", f"{prompt_id()};{weights}"
     return cfg.backend, "", ""
 
 

@@ -113,6 +113,8 @@ class ApiJudge:
             "ground_truth": request.ground_truth,
             "metrics": list(request.metrics),
         }
+        if request.checklist is not None:
+            body["checklist"] = request.checklist
         try:
             response = await self._get_client().post(self.url, json=body)
         except httpx.TimeoutException as e:

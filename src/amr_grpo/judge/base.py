@@ -18,13 +18,15 @@ class EvalRequest:
     """One completion to score. Mirrors the HTTP contract of DESIGN.md.
 
     patient_case: case text or a Case-like dict; ground_truth: reference text or a GroundTruth-like dict
-    ({decision, reference, regimen, flags, ...}) or None; metrics: resolved metric keys.
+    ({decision, reference, regimen, flags, ...}) or None; metrics: resolved metric keys; checklist: what the LLM
+    judges are shown as the case's rubric items (the rules judge derives its own from the case, cached per case).
     """
 
     patient_case: str | dict[str, Any]
     model_output: str
     ground_truth: str | dict[str, Any] | None = None
     metrics: tuple[str, ...] = ("clinical_accuracy", "guideline_adherence", "reasoning_completeness")
+    checklist: dict[str, Any] | None = None  # records.Checklist.to_dict(); None: built from the case
 
 
 class JudgeError(Exception):
@@ -51,7 +53,7 @@ class Usage:
 @runtime_checkable
 class Judge(Protocol):
     backend: str  # "rules" | "openai" | "local" | "hybrid" | "api"
-    model: str  # model id, or "rules-v1"
+    model: str  # model id, or "rules-v2"
 
     async def score(self, request: EvalRequest) -> Verdict:
         """Score all requested metrics of one completion in one call; raise JudgeError if it cannot."""

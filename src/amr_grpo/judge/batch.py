@@ -104,6 +104,7 @@ class FileRun:
             "weighted_reward": dist,
             "injection_suspected": sum(v.injection_suspected for v in verdicts),
             "critical_error": sum(v.critical_error for v in verdicts),
+            "case_unread": sum(v.case_unread for v in verdicts),
         }
 
 

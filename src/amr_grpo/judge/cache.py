@@ -38,6 +38,8 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TE
 
 def cache_key(backend: str, model: str, tag: str, rubric: str, req: EvalRequest) -> str:
     payload = [backend, model, tag, rubric, req.patient_case, req.model_output, req.ground_truth, sorted(req.metrics)]
+    if req.checklist is not None:  # a checklist the caller gives is part of what was judged
+        payload.append(req.checklist)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -8,7 +8,7 @@ Try it: python -c "from amr_grpo.judge.contract import EvaluationRequestModel as
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
@@ -22,6 +22,7 @@ from amr_grpo.records import Verdict
 # few thousand characters; a case report rarely more than ten thousand.
 MAX_TEXT_CHARS = 20_000
 MAX_BATCH_ITEMS = 100  # items in one batch request (the batch as a whole is within the body limit too)
+MAX_CHECKLIST_ITEMS = 60  # rubric items in one checklist (a case has about 10-15)
 _TRUTH_TEXT_KEYS = ("decision", "recommended_regimen", "regimen", "reference", "citation", "syndrome")
 
 # The OpenAPI schema of each field, stated exactly as the validators below decide (tests/test_service_contract.py
@@ -61,8 +62,42 @@ MetricList = Annotated[
 ]
 
 
+class ChecklistItemModel(BaseModel):
+    """One rubric item of a case (records.ChecklistItem)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str = Field(max_length=300)
+    kind: str = Field(max_length=40)
+    importance: Literal["essential", "important", "pitfall"]
+    text: str = Field(max_length=2000)
+    evidence: list[str] = Field(default_factory=list, max_length=50)
+    source: str = Field(default="", max_length=500)
+
+
+class ChecklistModel(BaseModel):
+    """What the judge expects of a validation of this case (records.Checklist); every field but the items may be
+    left out."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    syndrome: str | None = None
+    syndrome_name: str | None = None
+    candidates: list[str] = Field(default_factory=list, max_length=20)
+    antibiotic_needed: bool | None = None
+    expected_decisions: list[Literal["Approve", "Modify", "Reject"]] = Field(default_factory=list)
+    decision_why: str = Field(default="", max_length=2000)
+    regimens: list[str] = Field(default_factory=list, max_length=30)
+    avoid: list[str] = Field(default_factory=list, max_length=60)
+    sections: list[str] = Field(default_factory=list, max_length=30)
+    items: list[ChecklistItemModel] = Field(max_length=MAX_CHECKLIST_ITEMS)
+    version: str = ""
+    serious: bool | None = None
+
+
 class EvaluationRequestModel(BaseModel):
-    """{"patient_case": str|object, "model_output": str, "ground_truth": str|object|null, "metrics": ...}."""
+    """{"patient_case": str|object, "model_output": str, "ground_truth": str|object|null, "metrics": ...,
+    "checklist": object|null}."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +109,10 @@ class EvaluationRequestModel(BaseModel):
     metrics: MetricSet | MetricList = Field(
         default="priority", validate_default=True, description="'priority', 'all' or a list of metric keys."
     )  # validate_default: the default 'priority' is resolved to keys too (else tuple('priority') = characters)
+    checklist: ChecklistModel | None = Field(
+        default=None,
+        description="The case's checklist (`amr-grpo checklist --json`); built from the case when missing.",
+    )
 
     @field_validator("patient_case")
     @classmethod
@@ -118,6 +157,7 @@ class EvaluationRequestModel(BaseModel):
             model_output=self.model_output,
             ground_truth=self.ground_truth,
             metrics=tuple(self.metrics),
+            checklist=self.checklist.model_dump() if self.checklist is not None else None,
         )
 
     to_request = to_eval_request  # the name the service uses
@@ -144,7 +184,8 @@ class JudgeInfoModel(BaseModel):
 
 class FlagsModel(BaseModel):
     injection_suspected: bool = False
-    critical_error: bool = False
+    critical_error: bool = False  # every score was capped (metrics.json critical_error): weighted reward <= 0.4
+    case_unread: bool = False  # no syndrome matched: only what needs none was scored
 
 
 class EvaluationResponseModel(BaseModel):

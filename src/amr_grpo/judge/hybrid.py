@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from amr_grpo.judge.base import EvalRequest, Judge, JudgeError
-from amr_grpo.metrics import WEIGHTS, weighted_reward
+from amr_grpo.metrics import WEIGHTS, apply_critical_cap, weighted_reward
 from amr_grpo.records import MetricScore, Verdict
 
 DEFAULT_LLM_SHARE = 0.5  # for a metric missing from `weights`
@@ -65,20 +65,25 @@ class HybridJudge:
         return self.weights.get(key, DEFAULT_LLM_SHARE)
 
     def blend(self, rules: Verdict, llm: Verdict) -> Verdict:
+        """The blended scores; a critical error either judge found caps them all (metrics.apply_critical_cap)."""
+        critical = rules.critical_error or llm.critical_error
         scores = {}
         for k in rules.metrics_used:
             r, m, w = rules.scores[k], llm.scores[k], self.share(k)
             why = f"rules {r.score}: {r.justification} | llm {m.score}: {m.justification}"
             scores[k] = MetricScore(blend_score(r.score, m.score, w), why)
+        capped = apply_critical_cap({k: s.score for k, s in scores.items()}, critical)
+        scores = {k: MetricScore(capped[k], s.justification) for k, s in scores.items()}
         return Verdict(
             scores=scores,
-            weighted_reward=weighted_reward({k: s.score for k, s in scores.items()}, list(scores)),
+            weighted_reward=weighted_reward(capped, list(scores)),
             metrics_used=list(scores),
             backend=self.backend,
             model=self.model,
             rubric_version=rules.rubric_version,
             injection_suspected=rules.injection_suspected or llm.injection_suspected,
-            critical_error=rules.critical_error or llm.critical_error,
+            critical_error=critical,
+            case_unread=rules.case_unread or llm.case_unread,
         )
 
     async def score(self, request: EvalRequest) -> Verdict:

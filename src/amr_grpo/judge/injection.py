@@ -11,15 +11,19 @@ from __future__ import annotations
 import re
 
 # Each pattern is a phrase a validation has no reason to contain: it speaks to the grader, not about the patient.
+# A score out of 5 or 10 counts only as a grade ("score: 5/5"), never as a clinical finding ("power 5/5", "pain
+# 10/10").
 PATTERNS: tuple[str, ...] = (
     r"\bignore\s+(?:all\s+|any\s+|the\s+|your\s+|previous\s+|prior\s+|above\s+|earlier\s+)*"
     r"(?:rubric|instructions?|rules?|criteria|guidelines?\s+for\s+scoring|scoring|prompt|system\s+prompt)",
     r"\bdisregard\s+(?:all\s+|any\s+|the\s+|your\s+|previous\s+|prior\s+|above\s+)*(?:rubric|instructions?|rules?|"
     r"criteria|scoring|prompt)",
-    r"\b(?:give|award|assign|rate|score|grade|mark)\s+(?:this|it|me|us|the\s+(?:answer|response|output|validation))?\s*"
-    r"(?:an?\s+|a\s+score\s+of\s+|with\s+)?(?:(?:5|five|10|ten|100)\s*(?:/\s*(?:5|10|100)|out\s+of\s+(?:5|10|100)|"
-    r"points?|marks?|stars?|%)|(?:full|perfect|maximum|max|top|highest)\s+(?:score|marks?|points?|rating|grade)s?)",
-    r"\b(?:5|five)\s*/\s*5\b|\b(?:10|ten)\s*/\s*10\b|\bfull\s+marks\b|\bperfect\s+score\b",
+    r"\b(?:(?:give|award|assign)\s+(?:this|it|me|us|the\s+(?:answer|response|output|validation))?|(?:rate|score|grade|"
+    r"mark)\s+(?:this|it|me|us|the\s+(?:answer|response|output|validation)))\s*(?:an?\s+|a\s+score\s+of\s+|with\s+|as\s+)?"
+    r"(?:(?:5|five|10|ten|100)\s*(?:/\s*(?:5|10|100)|out\s+of\s+(?:5|10|100)|points?|marks?|stars?|%)|(?:full|perfect|"
+    r"maximum|max|top|highest)\s+(?:score|marks?|points?|rating|grade)s?)",
+    r"(?<!pain )(?<!power )(?<!motor )(?<!apgar )\b(?:scores?|scored|rating|rated|grades?|graded|marks?|points?)\s*"
+    r"(?:of|is|:|=|-)?\s*(?:(?:5|five)\s*/\s*5|(?:10|ten)\s*/\s*10)\b|\bfull\s+marks\b|\bperfect\s+score\b",
     r"\b(?:as|to|for|dear|attention|note\s+(?:to|for))\s+(?:the\s+|an?\s+|any\s+)?(?:ai\s+|llm\s+)?"
     r"(?:judge|grader|evaluator|assessor|scorer|reviewer\s+model|reward\s+model)s?\b",
     r"\byou\s+(?:must|should|will|shall|have\s+to|need\s+to)\s+(?:score|rate|grade|award|give|mark|evaluate)\b",
@@ -38,7 +42,7 @@ ANCHORS: tuple[tuple[str, ...], ...] = (
     ("ignore",),
     ("disregard",),
     ("give", "award", "assign", "rate", "score", "grade", "mark"),
-    ("/", "marks", "perfect"),
+    ("score", "rating", "rated", "grade", "mark", "point", "perfect"),
     ("judge", "grader", "evaluator", "assessor", "scorer", "reviewer", "reward"),
     ("you",),
     ("system", "assistant", "developer"),

@@ -33,6 +33,7 @@ from amr_grpo.judge.rubric import (
     AnswerError,
     Prompt,
     build_verdict,
+    case_unread,
     parse_answer,
     parse_group_answer,
     prompt_id,
@@ -152,15 +153,17 @@ class PromptJudge:
         screened = injection.screen(request.model_output)
         prompt = render_prompt(request, screened=screened)
         scores, flags = await self._ask(prompt, lambda text: parse_answer(text, prompt.keys))
-        return build_verdict(scores, flags, self.backend, self.model, injection_screened=screened)
+        return build_verdict(scores, flags, self.backend, self.model, injection_screened=screened,
+                             case_unread=case_unread(request))
 
     async def score_group(self, requests: Sequence[EvalRequest]) -> list[Verdict]:
         """All completions of one case (same patient_case, ground_truth and metrics) in one call."""
         screens = [injection.screen(r.model_output) for r in requests]
         prompt = render_group_prompt(requests, screened=any(screens))
         items = await self._ask(prompt, lambda text: parse_group_answer(text, prompt.ids, prompt.keys))
+        unread = case_unread(requests[0])
         return [
-            build_verdict(scores, flags, self.backend, self.model, injection_screened=s)
+            build_verdict(scores, flags, self.backend, self.model, injection_screened=s, case_unread=unread)
             for (scores, flags), s in zip(items, screens, strict=True)
         ]
 

@@ -1,11 +1,14 @@
-"""The LLM judge's prompt (Prometheus-style rubric, versioned in prompts/rubric_v1.md) and its answer parser.
+"""The LLM judge's prompt (Prometheus-style rubric, versioned in prompts/rubric_v2.md) and its answer parser.
 
 render_prompt() builds the chat messages for one completion (render_group_prompt() for all completions of one case):
-criterion and anchored description for every score of each requested metric (from metrics.json), evidence and
-rationale before each score, the reference validation as the score-5 exemplar when there is one, length explicitly
-not a criterion. The judged text sits in a tag carrying a random per-call nonce, any look-alike tag inside it is
-removed, it is declared to be data, and the instructions are repeated after it.
-parse_answer() validates the judge's JSON with pydantic: exactly the requested metric keys, integer scores 1-5.
+criterion and anchored description for every score of each requested metric (from metrics.json), the case's
+checklist as rubric items (the request's, else built from the case as the rules judge builds it: both judges check
+the same case-specific facts), evidence and rationale before each score, the reference validation as the score-5
+exemplar when there is one, length explicitly not a criterion. The judged text sits in a tag carrying a random
+per-call nonce, any look-alike tag inside it is removed, it is declared to be data, and the instructions are
+repeated after it.
+parse_answer() validates the judge's JSON with pydantic: exactly the requested metric keys, integer scores 1-5;
+build_verdict() applies the critical-error cap of metrics.json, as every judge does.
 Try it: python -c "from amr_grpo.judge.rubric import render_prompt as r; from amr_grpo.judge.base import EvalRequest as E; print(r(E('F 30y cystitis', 'Decision: Approve')).messages[1]['content'])"
 """
 
@@ -26,14 +29,14 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from amr_grpo.judge.base import EvalRequest
-from amr_grpo.metrics import get_metric, resolve_metrics, rubric_version, weighted_reward
+from amr_grpo.metrics import apply_critical_cap, get_metric, resolve_metrics, rubric_version, weighted_reward
 from amr_grpo.records import MetricScore, Verdict
 
-PROMPT_NAME = "rubric_v1"
+PROMPT_NAME = "rubric_v2"
 # Tokens a judge writes per metric (evidence + rationale + score), for budgets, limiters and dry runs.
 COMPLETION_TOKENS_PER_METRIC = 90
 # Our data tags, with or without a nonce, opening or closing, any attributes: removed from inside the data.
-_TAG = re.compile(r"<\s*/?\s*(?:judged_output|patient_case|reference)\w*(?:\s[^<>]*)?>", re.I)
+_TAG = re.compile(r"<\s*/?\s*(?:judged_output|patient_case|reference|checklist)\w*(?:\s[^<>]*)?>", re.I)
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
 
 
@@ -46,7 +49,7 @@ def _template() -> tuple[Template, Template, str]:
 
 
 def prompt_id() -> str:
-    """Prompt name and content hash, e.g. 'rubric_v1@3f2a...': part of the cache key, so edits invalidate it."""
+    """Prompt name and content hash, e.g. 'rubric_v2@3f2a...': part of the cache key, so edits invalidate it."""
     return f"{PROMPT_NAME}@{_template()[2]}"
 
 
@@ -102,6 +105,39 @@ def _render_reference(gt: str | dict[str, Any] | None, nonce: str) -> str:
     return "\n\n".join(parts)
 
 
+def checklist_for(req: EvalRequest) -> dict[str, Any] | None:
+    """The request's checklist, else the one the rules judge builds from the case (cached per case); None when the
+    case cannot be read at all."""
+    if req.checklist is not None:
+        return req.checklist
+    from amr_grpo.judge.rules import case_context  # the knowledge base loads only when a prompt needs it
+
+    cl = case_context(req.patient_case, req.ground_truth).checklist
+    return cl.to_dict() if cl is not None else None
+
+
+def render_checklist(cl: dict[str, Any] | None, nonce: str) -> str:
+    """The checklist as rubric items inside a nonce tag (its text comes from the case: it is data)."""
+    if not cl or not cl.get("items"):
+        return "No checklist is available for this case: judge against the case and the national guideline."
+    lines = []
+    if cl.get("syndrome_name") or cl.get("syndrome"):
+        lines.append(f"Syndrome: {cl.get('syndrome_name') or cl.get('syndrome')}")
+    else:
+        lines.append("Syndrome: not matched in the knowledge base (the case is unread); score what needs no syndrome.")
+    if cl.get("expected_decisions"):
+        why = f" ({cl['decision_why']})" if cl.get("decision_why") else ""
+        lines.append(f"Expected decision: {' or '.join(cl['expected_decisions'])}{why}")
+    if cl.get("regimens"):
+        lines.append("Acceptable regimens for this patient: " + "; ".join(cl["regimens"]))
+    if cl.get("sections"):
+        lines.append("Sections that may be cited: " + ", ".join(cl["sections"]))
+    lines.append("Items:")
+    lines += [f"- [{i.get('importance', 'important')}] {i.get('text', '')}" for i in cl["items"]]
+    body = strip_tags("\n".join(lines))
+    return f"<checklist_{nonce}>\n{body}\n</checklist_{nonce}>"
+
+
 def _render_rubric(keys: Sequence[str]) -> str:
     blocks = []
     for k in keys:
@@ -122,7 +158,8 @@ def _schema(keys: Sequence[str], ids: Sequence[str]) -> str:
 
 
 def _render(
-    case: str | dict[str, Any], gt: Any, judged: str, keys: list[str], ids: list[str], nonce: str, screened: bool
+    case: str | dict[str, Any], gt: Any, judged: str, keys: list[str], ids: list[str], nonce: str, screened: bool,
+    checklist: dict[str, Any] | None,
 ) -> list[dict[str, str]]:
     system, user, _ = _template()
     note = ""
@@ -135,6 +172,7 @@ def _render(
         "nonce": nonce,
         "case": strip_tags(_as_text(case)),
         "reference": _render_reference(gt, nonce),
+        "checklist": render_checklist(checklist, nonce),
         "judged": judged,
         "screen_note": note,
         "rubric": _render_rubric(keys),
@@ -155,7 +193,8 @@ def render_prompt(req: EvalRequest, *, screened: bool = False, nonce: str | None
     nonce = nonce or secrets.token_hex(8)
     keys = resolve_metrics(list(req.metrics))
     judged = f"<judged_output_{nonce}>\n{strip_tags(req.model_output)}\n</judged_output_{nonce}>"
-    return Prompt(_render(req.patient_case, req.ground_truth, judged, keys, [], nonce, screened), nonce, keys, [])
+    messages = _render(req.patient_case, req.ground_truth, judged, keys, [], nonce, screened, checklist_for(req))
+    return Prompt(messages, nonce, keys, [])
 
 
 def render_group_prompt(reqs: Sequence[EvalRequest], *, screened: bool = False, nonce: str | None = None) -> Prompt:
@@ -169,9 +208,9 @@ def render_group_prompt(reqs: Sequence[EvalRequest], *, screened: bool = False, 
         f'<judged_output_{nonce} id="{i}">\n{strip_tags(r.model_output)}\n</judged_output_{nonce}>'
         for i, r in zip(ids, reqs, strict=True)
     )
-    return Prompt(
-        _render(reqs[0].patient_case, reqs[0].ground_truth, judged, keys, ids, nonce, screened), nonce, keys, ids
-    )
+    messages = _render(reqs[0].patient_case, reqs[0].ground_truth, judged, keys, ids, nonce, screened,
+                       checklist_for(reqs[0]))
+    return Prompt(messages, nonce, keys, ids)
 
 
 # -- the answer ---------------------------------------------------------------------------------------------
@@ -274,16 +313,28 @@ def parse_group_answer(
 
 
 def build_verdict(
-    scores: dict[str, MetricScore], flags: Flags, backend: str, model: str, injection_screened: bool = False
+    scores: dict[str, MetricScore], flags: Flags, backend: str, model: str, injection_screened: bool = False,
+    case_unread: bool = False,
 ) -> Verdict:
+    """A Verdict from a judge's scores and flags; a critical error caps every score (metrics.apply_critical_cap)."""
     keys = list(scores)
+    critical = bool(flags.get("critical_error"))
+    capped = apply_critical_cap({k: s.score for k, s in scores.items()}, critical)
+    scores = {k: MetricScore(capped[k], s.justification) for k, s in scores.items()}
     return Verdict(
         scores=scores,
-        weighted_reward=weighted_reward({k: s.score for k, s in scores.items()}, keys),
+        weighted_reward=weighted_reward(capped, keys),
         metrics_used=keys,
         backend=backend,
         model=model,
         rubric_version=rubric_version(),
         injection_suspected=bool(flags.get("injection_suspected")) or injection_screened,
-        critical_error=bool(flags.get("critical_error")),
+        critical_error=critical,
+        case_unread=case_unread,
     )
+
+
+def case_unread(req: EvalRequest) -> bool:
+    """The checklist the judge was shown matched no syndrome (the flag every judge's verdict carries)."""
+    cl = checklist_for(req)
+    return cl is not None and not cl.get("syndrome")

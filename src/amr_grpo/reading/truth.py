@@ -27,7 +27,7 @@ def read_ground_truth(gt: str | dict[str, Any] | GroundTruth | None) -> GroundTr
     if isinstance(gt, str):
         if not gt.strip():
             return GroundTruth()
-        from amr_grpo.judge.parse import parse_validation  # the judge's parser reads reference texts too
+        from amr_grpo.output_format import parse_validation  # the judge's parser reads reference texts too
 
         v = parse_validation(gt)
         return GroundTruth(decision=v.decision, recommended_regimen=v.recommended_regimen, reference=gt,
@@ -49,7 +49,7 @@ def read_ground_truth(gt: str | dict[str, Any] | GroundTruth | None) -> GroundTr
             d[key] = [str(x) for x in d[key]]
     out = GroundTruth.from_dict(d)
     if isinstance(out.reference, str) and out.reference.strip() and (out.decision is None or not out.citation):
-        from amr_grpo.judge.parse import parse_validation
+        from amr_grpo.output_format import parse_validation
 
         v = parse_validation(out.reference)
         out.decision = out.decision or v.decision

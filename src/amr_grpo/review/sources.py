@@ -75,7 +75,7 @@ def _case_text(case: Case) -> str:
 
 
 def _decision(text: str) -> str | None:
-    from amr_grpo.judge.parse import parse_validation
+    from amr_grpo.output_format import parse_validation
 
     d = parse_validation(text).decision
     return d.value if d else None

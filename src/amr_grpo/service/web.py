@@ -148,7 +148,7 @@ async def validate(request: Request, caller: Caller, engine: Engine, limiter: Li
     if validator is None:
         reason = request.state.validator_error or "this server was started without one (amr-grpo serve --model PATH)"
         raise ApiError(503, "model_unavailable", f"the policy model is not loaded: {reason}")
-    from amr_grpo.judge.parse import parse_validation
+    from amr_grpo.output_format import parse_validation
     from amr_grpo.validate import to_case
 
     try:

@@ -15,6 +15,7 @@ export interface EvalRequest {
   model_output: string;
   ground_truth: string | Record<string, Json> | null;
   metrics: string[]; // resolved, in rubric order
+  checklist: Record<string, Json> | null; // the case's checklist (`amr-grpo checklist --json`), when given
 }
 
 /** A 4xx answer: {"error": {"code", "message", "field"}}. */
@@ -29,7 +30,10 @@ export class RequestError extends Error {
   }
 }
 
-const FIELDS = ["patient_case", "model_output", "ground_truth", "metrics"];
+const FIELDS = ["patient_case", "model_output", "ground_truth", "metrics", "checklist"];
+const MAX_CHECKLIST_ITEMS = 60; // contract.py MAX_CHECKLIST_ITEMS
+const IMPORTANCE = ["essential", "important", "pitfall"];
+const DECISIONS = ["Approve", "Modify", "Reject"];
 export const MAX_TEXT_CHARS = 20_000; // per text field, as the Python model's max_length
 export const MAX_JSON_DEPTH = 64; // objects and arrays nested in one body (the body is level 1), as service/body.py
 
@@ -98,6 +102,48 @@ function checkTruthFields(gt: Record<string, Json>): void {
   }
 }
 
+// The checklist's shape, as contract.py ChecklistModel checks it (the same field names in the 422).
+function checkChecklist(cl: Json): Record<string, Json> | null {
+  if (cl === null) return null;
+  if (!isObject(cl)) throw invalid("checklist", "must be an object or null");
+  const items = cl.items;
+  if (items === undefined) throw invalid("checklist.items", "field required");
+  if (!Array.isArray(items)) throw invalid("checklist.items", "must be a list");
+  if (items.length > MAX_CHECKLIST_ITEMS) throw invalid("checklist.items", `at most ${MAX_CHECKLIST_ITEMS} items`);
+  for (const [n, item] of items.entries()) {
+    const at = `checklist.items[${n}]`;
+    if (!isObject(item)) throw invalid(at, "must be an object");
+    for (const f of ["key", "kind", "importance", "text"]) {
+      if (item[f] === undefined) throw invalid(`${at}.${f}`, "field required");
+      if (typeof item[f] !== "string") throw invalid(`${at}.${f}`, "must be a string");
+    }
+    if (!IMPORTANCE.includes(item.importance as string)) {
+      throw invalid(`${at}.importance`, `must be one of ${IMPORTANCE.join(", ")}`);
+    }
+    checkStrings(item.evidence, `${at}.evidence`);
+  }
+  for (const f of ["syndrome", "syndrome_name", "decision_why", "version"]) {
+    if (cl[f] !== undefined && cl[f] !== null && typeof cl[f] !== "string") {
+      throw invalid(`checklist.${f}`, "must be a string");
+    }
+  }
+  for (const f of ["candidates", "regimens", "avoid", "sections", "expected_decisions"]) {
+    checkStrings(cl[f], `checklist.${f}`);
+  }
+  for (const [n, d] of ((cl.expected_decisions ?? []) as Json[]).entries()) {
+    if (!DECISIONS.includes(d as string)) {
+      throw invalid(`checklist.expected_decisions[${n}]`, `must be one of ${DECISIONS.join(", ")}`);
+    }
+  }
+  return cl;
+}
+
+function checkStrings(v: Json | undefined, field: string): void {
+  if (v === undefined) return;
+  if (!Array.isArray(v)) throw invalid(field, "must be a list of strings");
+  for (const [n, x] of v.entries()) if (typeof x !== "string") throw invalid(`${field}[${n}]`, "must be a string");
+}
+
 /** Parse a JSON body into an EvalRequest or throw RequestError (400 for bad JSON, 422 naming the field). */
 export function parseRequest(text: string): EvalRequest {
   if (tooDeep(text)) {
@@ -152,5 +198,6 @@ export function parseRequest(text: string): EvalRequest {
   } catch (e) {
     throw invalid("metrics", (e as Error).message.replace(/^metrics: /, ""));
   }
-  return { patient_case: pc, model_output: mo, ground_truth: gt, metrics };
+  const checklist = checkChecklist(body.checklist ?? null);
+  return { patient_case: pc, model_output: mo, ground_truth: gt, metrics, checklist };
 }

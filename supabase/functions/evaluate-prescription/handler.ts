@@ -12,7 +12,7 @@
 import { parseRequest, RequestError } from "./contract.ts";
 import { screen } from "./injection.ts";
 import { DEFAULT_BASE_URL, DEFAULT_MODEL, JudgeError, score } from "./judge.ts";
-import { RUBRIC_VERSION, weightedReward } from "./metrics.ts";
+import { applyCriticalCap, RUBRIC_VERSION, weightedReward } from "./metrics.ts";
 import { newNonce } from "./rubric.ts";
 
 export const MAX_BODY_BYTES = 1_048_576; // the Python service's max_body_bytes default
@@ -149,17 +149,26 @@ async function evaluate(req: Request, env: (name: string) => string | undefined,
     (deps.nonce ?? newNonce)(),
     screened,
   );
-  const scores = answer.scores;
+  // A critical error caps every score (metrics.json critical_error), as the Python service does.
+  const capped = applyCriticalCap(
+    Object.fromEntries(request.metrics.map((k) => [k, answer.scores[k].score])),
+    answer.critical_error,
+  );
+  const scores = Object.fromEntries(
+    request.metrics.map((k) => [k, { score: capped[k], justification: answer.scores[k].justification }]),
+  );
   return {
     scores,
-    weighted_reward: weightedReward(
-      Object.fromEntries(request.metrics.map((k) => [k, scores[k].score])),
-      request.metrics,
-    ),
+    weighted_reward: weightedReward(capped, request.metrics),
     metrics_used: request.metrics,
     judge: { backend: "openai", model: env("AMR_GRPO_JUDGE_MODEL") ?? DEFAULT_MODEL, rubric_version: RUBRIC_VERSION },
     cached: false,
-    flags: { injection_suspected: answer.injection_suspected || screened, critical_error: answer.critical_error },
+    flags: {
+      injection_suspected: answer.injection_suspected || screened,
+      critical_error: answer.critical_error,
+      // unread only as far as a given checklist says: this function has no knowledge base to read the case with
+      case_unread: request.checklist !== null && !request.checklist.syndrome,
+    },
   };
 }
 

@@ -1,9 +1,11 @@
 /**
- * The six rubric metrics and the weighted reward, a port of src/amr_grpo/metrics.py.
+ * The six rubric metrics, the weighted reward and the critical-error cap, a port of
+ * src/amr_grpo/metrics.py.
  *
  * metrics.json beside this file is a byte-identical copy of src/amr_grpo/metrics.json
  * (tests/test_edge_function.py fails if they differ). weightedReward adds in rubric order, one
- * term at a time, exactly as Python's metrics.weighted_reward does, so both give the same float.
+ * term at a time, exactly as Python's metrics.weighted_reward does, so both give the same float;
+ * applyCriticalCap caps every score of a verdict with a critical error, as Python does.
  * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 
@@ -19,6 +21,7 @@ export interface Metric {
 }
 
 export const RUBRIC_VERSION: string = rubric.rubric_version;
+export const CRITICAL_MAX_SCORE: number = rubric.critical_error.max_score;
 export const SCORE_MIN: number = rubric.scale.min;
 export const SCORE_MAX: number = rubric.scale.max;
 export const METRICS: readonly Metric[] = rubric.metrics;
@@ -66,4 +69,10 @@ export function weightedReward(scores: Record<string, number>, metrics: string |
   }
   // Clamp the float round-off (0.04 / 0.2 = 0.19999999999999998) back into [0.2, 1.0], as metrics.py does.
   return Math.min(1, Math.max(SCORE_MIN / SCORE_MAX, acc / totalW));
+}
+
+/** Every score capped at CRITICAL_MAX_SCORE when `critical` (so the weighted reward is at most 0.4). */
+export function applyCriticalCap(scores: Record<string, number>, critical: boolean): Record<string, number> {
+  if (!critical) return { ...scores };
+  return Object.fromEntries(Object.entries(scores).map(([k, s]) => [k, Math.min(s, CRITICAL_MAX_SCORE)]));
 }

@@ -1,17 +1,19 @@
 /**
  * The judge prompt and its answer parser: a port of src/amr_grpo/judge/rubric.py.
  *
- * rubric_v1.json carries the text of src/amr_grpo/judge/prompts/rubric_v1.md unchanged
+ * rubric_v2.json carries the text of src/amr_grpo/judge/prompts/rubric_v2.md unchanged
  * (tests/test_edge_function.py fails if it differs); it is rendered here with the same fields as
- * Python's string.Template. The judged text sits in a tag carrying a per-call nonce, look-alike tags
- * inside it are removed, it is declared to be data, and the instructions are repeated after it.
+ * Python's string.Template. The case's checklist, when the request gives one, is shown as rubric items
+ * (this function has no knowledge base to build one). The judged text sits in a tag carrying a per-call
+ * nonce, look-alike tags inside it are removed, it is declared to be data, and the instructions are
+ * repeated after it.
  * parseAnswer accepts what Python's pydantic model accepts: exactly the requested keys, scores 1-5.
  * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 
 import type { Json } from "./contract.ts";
 import { getMetric } from "./metrics.ts";
-import prompt from "./rubric_v1.json" with { type: "json" };
+import prompt from "./rubric_v2.json" with { type: "json" };
 
 export interface Message {
   role: "system" | "user" | "assistant";
@@ -19,11 +21,11 @@ export interface Message {
 }
 
 // Our data tags, with or without a nonce, opening or closing, any attributes: removed from inside the data.
-const TAG = /<\s*\/?\s*(?:judged_output|patient_case|reference)\w*(?:\s[^<>]*)?>/gi;
+const TAG = /<\s*\/?\s*(?:judged_output|patient_case|reference|checklist)\w*(?:\s[^<>]*)?>/gi;
 
 function splitTemplate(text: string): [string, string] {
   const parts = text.split(/^<!-- (?:system|user) -->\n/m);
-  if (parts.length !== 3) throw new Error("rubric_v1: expected a system and a user section");
+  if (parts.length !== 3) throw new Error("rubric_v2: expected a system and a user section");
   return [parts[1].trim(), parts[2].trim()];
 }
 const [SYSTEM, USER] = splitTemplate(prompt.text);
@@ -33,7 +35,7 @@ export function substitute(template: string, fields: Record<string, string>): st
   return template.replace(/\$(?:(\$)|([_a-z][_a-z0-9]*)|\{([_a-z][_a-z0-9]*)\})/gi, (_, dollar, name, braced) => {
     if (dollar) return "$";
     const key = name ?? braced;
-    if (!(key in fields)) throw new Error(`rubric_v1: no value for $${key}`);
+    if (!(key in fields)) throw new Error(`rubric_v2: no value for $${key}`);
     return fields[key];
   });
 }
@@ -87,6 +89,31 @@ function renderReference(gt: string | Record<string, Json> | null, nonce: string
   return parts.join("\n\n");
 }
 
+/** The case's checklist as rubric items inside a nonce tag (a port of rubric.py render_checklist). */
+export function renderChecklist(cl: Record<string, Json> | null, nonce: string): string {
+  const items = cl && Array.isArray(cl.items) ? cl.items as Record<string, Json>[] : [];
+  if (!cl || !items.length) {
+    return "No checklist is available for this case: judge against the case and the national guideline.";
+  }
+  const list = (v: Json | undefined): string[] => Array.isArray(v) ? v.map(String) : [];
+  const lines: string[] = [];
+  const name = cl.syndrome_name || cl.syndrome;
+  lines.push(
+    name
+      ? `Syndrome: ${name}`
+      : "Syndrome: not matched in the knowledge base (the case is unread); score what needs no syndrome.",
+  );
+  if (list(cl.expected_decisions).length) {
+    const why = cl.decision_why ? ` (${cl.decision_why})` : "";
+    lines.push(`Expected decision: ${list(cl.expected_decisions).join(" or ")}${why}`);
+  }
+  if (list(cl.regimens).length) lines.push("Acceptable regimens for this patient: " + list(cl.regimens).join("; "));
+  if (list(cl.sections).length) lines.push("Sections that may be cited: " + list(cl.sections).join(", "));
+  lines.push("Items:");
+  for (const i of items) lines.push(`- [${i.importance ?? "important"}] ${i.text ?? ""}`);
+  return `<checklist_${nonce}>\n${stripTags(lines.join("\n"))}\n</checklist_${nonce}>`;
+}
+
 function renderRubric(keys: readonly string[]): string {
   return keys.map((k) => {
     const m = getMetric(k);
@@ -106,6 +133,7 @@ export interface PromptInput {
   model_output: string;
   ground_truth: string | Record<string, Json> | null;
   metrics: readonly string[]; // resolved, rubric order
+  checklist: Record<string, Json> | null;
 }
 
 /** The chat messages asking the judge to score every requested metric of one completion in one call. */
@@ -118,6 +146,7 @@ export function renderMessages(req: PromptInput, nonce: string, screened = false
     nonce,
     case: stripTags(asText(req.patient_case)),
     reference: renderReference(req.ground_truth, nonce),
+    checklist: renderChecklist(req.checklist, nonce),
     judged: `<judged_output_${nonce}>\n${stripTags(req.model_output)}\n</judged_output_${nonce}>`,
     screen_note: note,
     rubric: renderRubric(req.metrics),
