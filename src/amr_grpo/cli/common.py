@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +15,8 @@ from amr_grpo.errors import UserError
 # soft_wrap: a `FILE:LINE: problem` line is never broken at the terminal width (users grep it, tests match it)
 console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+NoProbe = Annotated[bool, typer.Option(
+    "--no-probe", help="Skip the check, before any heavy work, that an LLM judge answers (one request, no tokens).")]
 
 
 def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from amr_grpo.cli.common import console, fail, user_errors
+from amr_grpo.cli.common import NoProbe, console, fail, user_errors
 
 NOTICE = "Research tool, not for clinical use."
 Backend = Literal["rules", "openai", "local", "hybrid", "api"]
@@ -54,9 +54,7 @@ def judge_cmd(
     resume: Annotated[
         bool, typer.Option("--resume", help="Keep the lines already scored in --output; score only the rest.")
     ] = False,
-    no_probe: Annotated[
-        bool, typer.Option("--no-probe", help="Skip the check that an LLM judge has its key and answers.")
-    ] = False,
+    no_probe: NoProbe = False,
     config: Annotated[Path | None, typer.Option(help="YAML with JudgeConfig fields (rpm, timeout_s, ...).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="JudgeConfig key=value override; repeatable.")] = None,
 ) -> None:

@@ -7,32 +7,15 @@ Try it: AMR_GRPO_API_KEYS=dev amr-grpo serve --port 8000    (or: amr-grpo serve 
 from __future__ import annotations
 
 import errno
-import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
-from amr_grpo.cli.common import console, user_errors
+from amr_grpo.cli.common import NoProbe, console, user_errors
 from amr_grpo.errors import UserError
-
-
-def check_judge_key(cfg: Any) -> None:
-    """An LLM judge needs its provider key before start-up (else the first request fails, or start-up does with a
-    traceback). Present and non-empty is checked here; whether the provider answers is a separate, slower probe."""
-    needs_llm = cfg.backend == "openai" or (cfg.backend == "hybrid" and cfg.hybrid_llm == "openai")
-    if not needs_llm or os.environ.get("AMR_GRPO_JUDGE_API_KEY", "").strip():
-        return
-    for endpoint in cfg.resolved_endpoints():
-        host = urlsplit(endpoint.base_url).hostname or ""
-        if host in ("127.0.0.1", "localhost", "::1") or os.environ.get(endpoint.api_key_env, "").strip():
-            continue  # a local server (vLLM, Ollama) usually takes any key
-        raise UserError(
-            f"the {cfg.backend} judge at {endpoint.base_url} needs an API key: {endpoint.api_key_env} is not set",
-            hint=f"export {endpoint.api_key_env}=... (or AMR_GRPO_JUDGE_API_KEY), or --judge rules (offline, no key)",
-        )
+from amr_grpo.preflight import check_judge_key
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -77,6 +60,7 @@ def serve(
                      "reviewer keys in AMR_GRPO_REVIEWER_KEYS=name:key,..., labels in AMR_GRPO_DATABASE_URL "
                      "(default DIR/review.sqlite)."),
     ] = None,
+    no_probe: NoProbe = False,
 ) -> None:
     """Serve POST /functions/v1/evaluate-prescription, /v1/evaluate, /v1/evaluate/batch, /healthz and /docs.
     Research tool, not for clinical use."""
@@ -113,7 +97,12 @@ def serve(
         )
     if model is not None and not model.exists():
         raise UserError(f"--model: {model} does not exist")
-    check_judge_key(settings.judge_settings())  # a bad judge config or a missing key: one line, before start-up
+    judge_cfg = settings.judge_settings()
+    check_judge_key(judge_cfg)  # a bad judge config or a missing key: one line, before start-up (as evaluate)
+    if not no_probe:
+        from amr_grpo.judge import probe
+
+        probe(judge_cfg)  # an unreachable judge or a refused key: one line now, not a 503 on every request
     review_settings = None
     if review is not None:
         from amr_grpo.service.review import prepare_review
