@@ -62,7 +62,8 @@ def build_judge(cfg: JudgeConfig) -> Judge:
 
         if not cfg.url:
             raise UserError("the api judge needs judge.url: the evaluation service's URL", hint="judge.url=https://...")
-        return ApiJudge(cfg.url, os.environ.get(cfg.url_api_key_env), timeout=cfg.timeout_s)
+        return ApiJudge(cfg.url, os.environ.get(cfg.url_api_key_env), timeout=cfg.timeout_s,
+                        connect_timeout=cfg.connect_timeout_s)
     raise UserError(f"unknown judge backend {cfg.backend!r}", hint="one of: rules, openai, local, hybrid, api")
 
 
