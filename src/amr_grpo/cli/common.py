@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -25,6 +26,16 @@ def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
     if hint:
         console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def check_output_file(path: Path, option: str = "-o") -> None:
+    """A file can be written at `path`: it is not a directory, and no file stands where a folder must be. Checked
+    before the work that fills it (else the work is lost to an IsADirectoryError at the end)."""
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory", "give a file path, e.g. -o out.jsonl")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, not a folder")
 
 
 def user_errors(fn: F) -> F:

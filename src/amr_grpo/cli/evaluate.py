@@ -109,7 +109,10 @@ def report_cmd(
 
 def _read_case_file(path: Path) -> tuple[Any, Any]:
     """A case file: a JSON object (a case, or a dataset record with context/ground_truth) or free text."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})", "save the file as UTF-8") from None
     if path.suffix.lower() not in (".json", ".jsonl") and not text.lstrip().startswith("{"):
         return text, None
     try:

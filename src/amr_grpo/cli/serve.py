@@ -7,6 +7,7 @@ Try it: AMR_GRPO_API_KEYS=dev amr-grpo serve --port 8000    (or: amr-grpo serve 
 from __future__ import annotations
 
 import errno
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,7 +40,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the service to the network.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Accept requests without an API key (local use only).")
     ] = False,
@@ -66,6 +67,7 @@ def serve(
     Research tool, not for clinical use."""
     import uvicorn
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from amr_grpo.service.middleware import configure_logging
     from amr_grpo.service.settings import Settings
@@ -88,6 +90,11 @@ def serve(
         field = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         raise UserError(f"{field}: {message}", hint="see amr-grpo serve --help and AMR_GRPO_* variables") from None
+    except SettingsError as e:  # a list setting that is not JSON, e.g. AMR_GRPO_JUDGE_OVERRIDES=max_retries=2
+        field = re.search(r'field "(\w+)"', str(e))
+        var = f"AMR_GRPO_{field.group(1).upper()}" if field else "an AMR_GRPO_* variable"
+        raise UserError(f"{var}: not valid JSON", hint="""a list setting is JSON, e.g. """
+                        """AMR_GRPO_JUDGE_OVERRIDES='["max_retries=2", "timeout_s=30"]'""") from None
     if settings.auth and not settings.api_keys:
         raise UserError("no API keys configured", hint="set AMR_GRPO_API_KEYS=key1,key2, or pass --no-auth locally")
     if not settings.auth:
