@@ -32,18 +32,26 @@ data: install  ## synthetic cases (if missing) -> GRPO dataset splits
 
 POLICY   ?= assets/tiny-policy
 RECIPE   ?= configs/train/tiny-cpu.yaml
+# the best content-free outputs' weighted rewards (bench/reward_hacking.py writes them): reference lines in the report
+BASELINE_JSON ?= runs/bench/reward_hacking.json
+
+# Re-running `make run` after a Ctrl-C (or a kill) at any step continues where it stopped: an evaluation that left
+# results.jsonl without summary.json gets --resume, a training run with a checkpoint-N gets --resume. (make expands a
+# recipe before its first line runs: these look at the run directory as it was when `make run` started.)
+resume_eval = $(if $(wildcard $(1)/results.jsonl),$(if $(wildcard $(1)/summary.json),,--resume))
 
 run: data  ## the main job: evaluate the tiny policy, GRPO-train it, evaluate again, report
-	$(AMR) evaluate --model $(POLICY) --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-before
+	$(AMR) evaluate --model $(POLICY) --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-before $(call resume_eval,$(RUN)/eval-before)
 	$(AMR) train --config $(RECIPE) model.name_or_path=$(POLICY) data.dir=$(RUN)/data output_dir=$(RUN)/train $(if $(wildcard $(RUN)/train/checkpoint-*),--resume,)
-	$(AMR) evaluate --model $(RUN)/train/model --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-after
-	$(AMR) report $(RUN)/eval-before $(RUN)/eval-after --labels before,after --train-log $(RUN)/train/metrics.jsonl -o $(RUN)/report
+	$(AMR) evaluate --model $(RUN)/train/model --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-after $(call resume_eval,$(RUN)/eval-after)
+	$(AMR) report $(RUN)/eval-before $(RUN)/eval-after --labels before,after --train-log $(RUN)/train/metrics.jsonl $(addprefix --baseline-json ,$(wildcard $(BASELINE_JSON))) -o $(RUN)/report
 	@echo ""
 	@echo "Done. Outputs (research tool, not for clinical use):"
 	@echo "  dataset          $(RUN)/data/{train,val,test}.jsonl, $(RUN)/data/hf"
 	@echo "  before training  $(RUN)/eval-before/{results.jsonl,summary.json}"
 	@echo "  GRPO run         $(RUN)/train/ (model/, metrics.jsonl, judge_ledger.json, config.yaml, TensorBoard runs/)"
 	@echo "  after training   $(RUN)/eval-after/{results.jsonl,summary.json}"
+	@echo "  reference lines  $(or $(wildcard $(BASELINE_JSON)),none: bench/reward_hacking.py writes $(BASELINE_JSON))"
 	@echo "  report           $(RUN)/report/report.md  and  $(RUN)/report/report.html"
 
 test: install tools  ## install and run the fast test suite

@@ -35,6 +35,7 @@ from amr_grpo.judge import injection
 from amr_grpo.judge.api import ApiJudge
 from amr_grpo.judge.base import EvalRequest, JudgeError
 from amr_grpo.metrics import resolve_metrics
+from amr_grpo.service.errors import JUDGE_ERRORS
 from amr_grpo.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,16 @@ def test_injection_patterns_are_the_package_patterns():
     ts = (FUNCTION_DIR / "injection.ts").read_text(encoding="utf-8")
     ported = re.findall(r"String\.raw`([^`]*)`", ts)
     assert ported == list(injection.PATTERNS), "injection.ts PATTERNS must equal amr_grpo.judge.injection.PATTERNS"
+
+
+def test_judge_error_table_is_the_python_services():
+    # JudgeError kind -> status, code, message, default Retry-After: the same answer for a judge failure on both
+    ts = (FUNCTION_DIR / "handler.ts").read_text(encoding="utf-8")
+    block = ts[ts.index("const JUDGE_ERRORS"):ts.index("const UNKNOWN_JUDGE_ERROR")]
+    rows = re.findall(r'^\s+(\w+): \[(\d+), "([^"]+)", "([^"]*)", ([\d.]+)\],', block, re.M)
+    ported = {kind: (int(status), code, message, float(wait)) for kind, status, code, message, wait in rows}
+    assert ported == JUDGE_ERRORS
+    assert ported["unreachable"][:2] == (503, "judge_unavailable")  # a judge that cannot be reached: retry later
 
 
 # --- (b) the Deno tests ----------------------------------------------------------------------------------------

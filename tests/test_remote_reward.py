@@ -8,6 +8,8 @@ Run: .venv/bin/pytest tests/test_remote_reward.py
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 import pytest
 from fake_openai import FakeOpenAI
@@ -134,8 +136,35 @@ def test_wrong_key_and_unreachable_service_are_judge_errors(svc, tmp_path):
         raise AssertionError("scored without a key")
 
     assert asyncio.run(kind_of(ApiJudge(svc.url, "not-the-key"))) == ("unavailable", None)
-    # port 9 (discard) has no listener on loopback: connection refused, worth a retry as a provider's 5xx
-    assert asyncio.run(kind_of(ApiJudge("http://127.0.0.1:9", KEY, timeout=2)))[0] == "server_error"
+    # port 9 (discard) has no listener on loopback: connection refused, the service cannot be reached at all
+    assert asyncio.run(kind_of(ApiJudge("http://127.0.0.1:9", KEY, timeout=2)))[0] == "unreachable"
+
+
+def test_an_unreachable_service_falls_back_to_rules_in_seconds(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with socket.socket() as s:  # a port nothing listens on: every connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+
+    async def run():
+        engine = build_engine(api_config(url, tmp_path))
+        try:
+            t0 = time.perf_counter()
+            first = await engine.score(REQUESTS[0])
+            seconds = time.perf_counter() - t0
+            rest = [await engine.score(r) for r in REQUESTS[1:]]
+            return first, rest, seconds, engine.ledger
+        finally:
+            await engine.aclose()
+
+    first, rest, seconds, led = asyncio.run(run())
+    # 1 call + connect_retries (2) short retries, 0.25-0.5 s then 0.5-1 s apart: the rules verdict within ~1.5 s.
+    # Before, a refused connection was a server_error: 1 + max_retries (3) calls for every evaluation, each wait
+    # 0.5-1 x backoff_s doubling (with the default backoff_s=1: up to 7 s), then could-not-score: no fallback
+    assert first.backend == "rules" and all(v.backend == "rules" for v in rest)
+    assert (led.calls, led.retries, dict(led.call_errors)) == (3, 2, {"unreachable": 3})
+    assert led.fallbacks == 3 and not led.failures  # the later two were not sent: the service is skipped for 30 s
+    assert seconds < 30, seconds  # seconds, not minutes (a generous bound on a loaded machine)
 
 
 def test_remote_judge_failures_keep_their_kind_and_wait(tmp_path, monkeypatch):

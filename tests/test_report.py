@@ -323,3 +323,28 @@ def test_best_and_worst_outputs_per_run(runs, tmp_path):
     assert "### base, worst 1: c0 (weighted reward 0.400; gold Approve, predicted Approve)" in ex
     assert "```text\ntrained answer 1\n```" in ex and "| Clinical accuracy | 5/5 | hand-written |" in ex
     assert "## Example outputs" not in write_report(list(runs), tmp_path / "r0", examples=0)["markdown"].read_text()
+
+
+def test_judge_ledger_shows_each_endpoint(runs, tmp_path):
+    base, trained = runs
+    # trained was scored by an LLM judge over two Groq keys: the first spent its day, the second took the rest
+    ledger = {"calls": 7, "endpoints": {
+        "groq-a": {"base_url": "https://api.groq.com/openai/v1", "model": "llama-3.3-70b-versatile", "calls": 5,
+                   "prompt_tokens": 9000, "completion_tokens": 1500, "call_errors": {"quota_exhausted": 1},
+                   "state": "quota spent until 2026-01-02T00:00:00"},
+        "groq-b": {"base_url": "https://api.groq.com/openai/v1", "model": "llama-3.3-70b-versatile", "calls": 2,
+                   "prompt_tokens": 3000, "completion_tokens": 500, "call_errors": {}, "state": "ok"}}}
+    meta = json.loads((trained / "summary.json").read_text())
+    (trained / "summary.json").write_text(json.dumps({**meta, "judge_ledger": ledger}))
+    paths = write_report([base, trained], tmp_path / "rep", labels=["base", "trained"])
+    md = paths["markdown"].read_text().split("## Judge ledger")[1]
+    # tokens = prompt + completion: 9,000 + 1,500 = 10,500 and 3,000 + 500 = 3,500; base (rules) has no endpoint row
+    assert ("| trained | groq-a | llama-3.3-70b-versatile | 5 | 10,500 | 1 (quota_exhausted 1) | quota spent until "
+            "2026-01-02T00:00:00 |") in md
+    assert "| trained | groq-b | llama-3.3-70b-versatile | 2 | 3,500 | 0 | ok |" in md
+    assert "| base | groq" not in md and "| calls | 4 | 7 |" in md  # the flat numbers stay, side by side
+    rows = list(csv.reader((tmp_path / "rep" / "tables" / "judge-endpoints.csv").open()))
+    assert rows[0] == ["run", "endpoint", "model", "calls", "tokens", "failed calls", "quota state"] and len(rows) == 3
+    # without endpoints (the rules judge, or an older summary.json) there is no endpoint table
+    md = write_report([base], tmp_path / "rep2")["markdown"].read_text()
+    assert "judge-endpoints" not in md and not (tmp_path / "rep2" / "tables" / "judge-endpoints.csv").exists()

@@ -45,7 +45,8 @@ def _env(**extra: str) -> dict[str, str]:
         ),
         # issue 16: a key no client can send; issue 15: an LLM judge without its key (was a traceback in start-up)
         (["serve"], {"AMR_GRPO_API_KEYS": "k,clé"}, "api_keys: key 2 has a character outside printable ASCII"),
-        (["serve", "--judge", "openai"], {"AMR_GRPO_API_KEYS": "k"}, "needs an API key: GROQ_API_KEY is not set"),
+        (["serve", "--judge", "openai"], {"AMR_GRPO_API_KEYS": "k"}, "no API key for https://api.groq.com/openai/v1: "
+                                                                      "$GROQ_API_KEY is not set"),
         (["serve", "--judge", "hybrid"], {"AMR_GRPO_API_KEYS": "k", "GROQ_API_KEY": " "}, "GROQ_API_KEY is not set"),
     ],
 )
@@ -76,7 +77,8 @@ def test_serve_reports_a_busy_port_before_loading_the_model(monkeypatch):
 
 def test_serve_accepts_a_local_judge_server_without_a_key(monkeypatch):
     # vLLM or Ollama on this machine usually takes any key: no key needed, so the check lets it through (it then
-    # stops at the busy port, which proves it got past the key check without starting a server)
+    # stops at the busy port, which proves it got past the key check without starting a server; --no-probe: nothing
+    # listens at the judge's URL, and the probe is tested in test_judge_probe.py)
     for k in list(os.environ):
         if k.startswith(("AMR_GRPO_", "GROQ_")):
             monkeypatch.delenv(k)
@@ -85,7 +87,8 @@ def test_serve_accepts_a_local_judge_server_without_a_key(monkeypatch):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        args = ["serve", "--port", str(port), "--judge", "openai", "--judge-base-url", "http://127.0.0.1:9/v1"]
+        args = ["serve", "--port", str(port), "--judge", "openai", "--judge-base-url", "http://127.0.0.1:9/v1",
+                "--no-probe"]
         result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "already in use" in result.output, result.output
 

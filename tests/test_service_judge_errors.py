@@ -9,6 +9,7 @@ Run: .venv/bin/pytest tests/test_service_judge_errors.py
 from __future__ import annotations
 
 import os
+import socket
 
 import httpx
 import pytest
@@ -127,6 +128,22 @@ def test_spent_daily_quota_is_429_with_the_reset_time(fake, logs, tmp_path):
         r = c.post("/v1/evaluate", json=body("[after-quota]"))  # not sent to the provider: it is stopped
         check_error(r, 429, "judge_quota_exhausted")
         assert len(fake.requests) == calls
+
+
+def test_an_unreachable_judge_is_503_judge_unavailable_with_retry_after(fake, logs, tmp_path):
+    # nothing listens at the judge's URL: the connection is refused, the engine skips the endpoint for its cooldown
+    # (30 s) and, with no fallback in the service, answers 503 judge_unavailable (it was a generic 502 judge_error)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    settings = judge_settings(fake, tmp_path).model_copy(update={"judge_base_url": url})
+    with LiveService(settings) as svc, httpx.Client(base_url=svc.url, headers={"x-api-key": KEY}) as c:
+        r = c.post("/v1/evaluate", json=body("[unreachable]"))
+        check_error(r, 503, "judge_unavailable")
+        assert r.headers["retry-after"] == "30"  # the default: the cooldown before the endpoint is tried again
+        r = c.post("/v1/evaluate", json=body("[unreachable-again]"))  # within the cooldown: not tried, told how long
+        check_error(r, 503, "judge_unavailable")
+        assert 1 <= int(r.headers["retry-after"]) <= 30
 
 
 def test_batch_keeps_good_items_when_one_fails(client, fake):

@@ -374,20 +374,51 @@ def test_cli_plan_loads_no_model(data_dir):
     assert "10 train prompts" in res.output and "LLM calls" in res.output
 
 
-def test_ledger_merge_adds_counts_and_keeps_what_cannot_be_added():
-    from amr_grpo.train_ledger import merge
+def _judge_ledger(latencies: list[float], endpoint: str, model: str = "m") -> dict:
+    from amr_grpo.judge.base import Usage
+    from amr_grpo.judge.ledger import Ledger
 
-    before = {"judge": {"calls": 4, "naive_calls": 12, "calls_per_naive_call": 0.3333, "failures": {"timeout": 1},
-                        "latency_s": {"call": {"p50": 0.5}}, "quota_exhausted_until": None, "notes": ["a"],
-                        "endpoints": [{"name": "groq-a", "calls": 4}]}}
-    after = {"judge": {"calls": 2, "naive_calls": 6, "calls_per_naive_call": 0.3333,
-                       "failures": {"timeout": 2, "quota_exhausted": 1}, "latency_s": {"call": {"p50": 0.9}},
-                       "quota_exhausted_until": "2026-01-01T00:00:00Z", "notes": ["a", "b"],
-                       "endpoints": [{"name": "groq-a", "calls": 1}, {"name": "groq-b", "calls": 1}]}}
-    j = merge(before, after)["judge"]
-    assert (j["calls"], j["naive_calls"]) == (6, 18)
-    assert j["calls_per_naive_call"] == round(6 / 18, 4)  # recomputed, not 0.3333 + 0.3333
-    assert j["failures"] == {"timeout": 3, "quota_exhausted": 1}
-    assert j["latency_s"] == {"call": {"p50": 0.9}}  # percentiles cannot be added: the latest segment's
-    assert j["quota_exhausted_until"] == "2026-01-01T00:00:00Z" and j["notes"] == ["a", "b"]
-    assert j["endpoints"] == [{"name": "groq-a", "calls": 5}, {"name": "groq-b", "calls": 1}]
+    led = Ledger("openai", model, 0.5, 1.0)
+    for s in latencies:  # each call: 100 prompt + 10 completion tokens
+        led.record_call(Usage(calls=1, prompt_tokens=100, completion_tokens=10), s, endpoint=endpoint)
+    led.naive_calls = 3 * len(latencies)
+    return led.to_dict()
+
+
+def test_a_resumed_runs_ledger_has_the_percentiles_of_all_its_calls(tmp_path):
+    from amr_grpo.judge.ledger import Ledger
+    from amr_grpo.train_ledger import LEDGER, RunLedger
+
+    before, after = [0.1, 0.2, 0.3, 0.4], [1.0, 2.0, 3.0, 4.0]  # call seconds before the kill, then after --resume
+    first = RunLedger(tmp_path, 0, lambda: {"judge": _judge_ledger(before, "groq-a"), "stats": {"completions": 8}})
+    first.flush(2, end="SIGTERM")
+    resumed = RunLedger(tmp_path, 0, lambda: {"judge": _judge_ledger(after, "groq-b"), "stats": {"completions": 8}},
+                        start_step=2)
+    resumed.flush(4, end="finished")
+    j = json.loads((tmp_path / LEDGER).read_text())["judge"]
+    one = Ledger.from_dict(_judge_ledger(before + after, "groq-a"))  # the same 8 calls in one ledger
+    # nearest rank: p50 is the 4th of 8 (0.4 s, the middle of its 5%-wide bin), p95 and p99 the 8th (4.0 s, kept
+    # exactly); before, the latest segment's p50 (2.0 s) stood for the whole run
+    assert j["latency_s"]["call"] == one.call_latency.percentiles() == {"p50": pytest.approx(0.4, rel=0.025),
+                                                                        "p95": 4.0, "p99": 4.0}
+    assert (j["calls"], j["naive_calls"], j["calls_per_naive_call"]) == (8, 24, round(8 / 24, 4))
+    assert (j["prompt_tokens"], j["completion_tokens"]) == (800, 80)
+    assert j["estimated_cost_usd"] == pytest.approx(800 / 1000 * 0.5 + 80 / 1000 * 1.0)  # 0.48 USD, recomputed
+    # per endpoint, as the engine merges them: by name, each with its own counts
+    assert {n: (e["calls"], e["prompt_tokens"]) for n, e in j["endpoints"].items()} == {"groq-a": (4, 400),
+                                                                                      "groq-b": (4, 400)}
+    led = json.loads((tmp_path / LEDGER).read_text())
+    assert led["stats"] == {"completions": 16}
+    assert led["segments"] == [{"from_step": 0, "to_step": 2, "end": "SIGTERM"},
+                               {"from_step": 2, "to_step": 4, "end": "finished"}]
+
+
+def test_the_ranks_ledgers_add_up_as_one(tmp_path):
+    from amr_grpo.train_ledger import LEDGER, RunLedger
+
+    RunLedger(tmp_path, 1, lambda: {"judge": _judge_ledger([1.0, 2.0, 3.0, 4.0], "groq-a")}).flush(3)
+    RunLedger(tmp_path, 0, lambda: {"judge": _judge_ledger([0.1, 0.2, 0.3, 0.4], "groq-a")}).flush(3)
+    led = json.loads((tmp_path / LEDGER).read_text())
+    # both ranks' 8 calls: the 4th is 0.4 s, the last 4.0 s, as in one ledger; the endpoint's calls add up
+    assert led["judge"]["latency_s"]["call"] == {"p50": pytest.approx(0.4, rel=0.025), "p95": 4.0, "p99": 4.0}
+    assert led["judge"]["endpoints"]["groq-a"]["calls"] == 8 and len(led["per_rank"]) == 2

@@ -152,8 +152,12 @@ def load(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] 
             raise ConfigError(f"config file not found: {p}")
         try:
             recipe = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except yaml.YAMLError as e:  # one line: where and what (PyYAML's message spans several, with a caret)
+            mark = getattr(e, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or type(e).__name__})") from None
         if not isinstance(recipe, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of config keys")
         _merge(tree, recipe, cls, "")

@@ -7,8 +7,9 @@ all six metrics with the configured judge, and writes:
   run.json       the run's settings (model, data, split, judge, decoding), which --resume checks
   summary.json   written last: run details, amr_grpo.summary numbers (means with bootstrap 95% CIs, decision
                  accuracy, per-class F1, confusion matrix, parse failures, lengths) and the judge ledger.
-Cheap checks (options, split, judge key, model path) come before the model loads. Ctrl-C keeps the rows
-written so far (results.jsonl without summary.json = an interrupted run); `resume=True` skips their ids.
+Cheap checks (options, split, judge key, model path), then one request to an LLM judge (amr_grpo.judge.probe),
+come before the model loads. Ctrl-C keeps the rows written so far (results.jsonl without summary.json = an
+interrupted run); `resume=True` skips their ids.
 `outputs=` rescores the outputs of an earlier results.jsonl with another judge (rules vs LLM on the same outputs).
 Try it: amr-grpo evaluate --model assets/tiny-policy --data runs/main/data --split test --judge rules -o runs/eval
 """
@@ -45,12 +46,15 @@ def load_split(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
     return read_split(Path(data_dir) / f"{split}.jsonl")
 
 
-def judge_config(backend: str, config_file: str | Path | None = None, overrides: list[str] | None = None) -> Any:
-    """JudgeConfig: defaults -> YAML file -> key=value overrides, then the backend given on the command line."""
+def judge_config(backend: str, config_file: str | Path | None = None, overrides: list[str] | None = None,
+                 no_probe: bool = False) -> Any:
+    """JudgeConfig: defaults -> YAML file -> key=value overrides, then the backend (and --no-probe) given on the
+    command line."""
     from amr_grpo.config import load
     from amr_grpo.judge.engine import JudgeConfig
 
-    return dataclasses.replace(load(JudgeConfig, config_file, list(overrides or [])), backend=backend)
+    cfg = dataclasses.replace(load(JudgeConfig, config_file, list(overrides or [])), backend=backend)
+    return dataclasses.replace(cfg, probe=False) if no_probe else cfg
 
 
 def _row(rec: dict[str, Any], output: str, output_tokens: int | None, verdict: Verdict | JudgeError) -> dict[str, Any]:
@@ -171,8 +175,8 @@ def evaluate(model: str | Path | None, data_dir: str | Path, out_dir: str | Path
              force: bool = False) -> dict[str, Any]:
     """Generate (or reuse `outputs`), score, write results.jsonl and summary.json to out_dir; return the summary.
 
-    Every cheap check (options, the split, the judge's key, the model path, the output dir) runs before the
-    model loads. Rows are appended to results.jsonl as each batch is scored; Ctrl-C raises EvaluationInterrupted
+    Every cheap check (options, the split, the judge's key, the model path, the output dir), then the judge's
+    probe, runs before the model loads. Rows are appended to results.jsonl as each batch is scored; Ctrl-C raises EvaluationInterrupted
     with the count kept, and resume=True skips the case ids already there. The summary covers all rows."""
     if (model is None) == (outputs is None):
         raise UserError("give --model PATH (to generate) or --outputs RESULTS_JSONL (to rescore)" if model is None
@@ -186,7 +190,6 @@ def evaluate(model: str | Path | None, data_dir: str | Path, out_dir: str | Path
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out}: is a file", "give a directory for results.jsonl and summary.json")
     check_judge_key(judge_cfg)
-    # The judge's reachability probe (one cheap request, skippable) belongs here: after the key, before the model.
     earlier: dict[str, tuple] | None = None
     if outputs is not None:
         records, earlier = _earlier_outputs(Path(outputs), records)
@@ -197,8 +200,9 @@ def evaluate(model: str | Path | None, data_dir: str | Path, out_dir: str | Path
     done_ids = {r["id"] for r in done}
     todo = [r for r in records if str(r["id"]) not in done_ids]
 
-    from amr_grpo.judge import build_engine
+    from amr_grpo.judge import build_engine, probe
 
+    probe(judge_cfg)  # the judge answers (one cheap request; judge_cfg.probe=False skips it): last, as it may wait
     engine = build_engine(judge_cfg)
     results = out / "results.jsonl"
     written: list[dict[str, Any]] = []

@@ -46,8 +46,9 @@ def check_model_path(path: str | Path, what: str = "model") -> None:
                         "give the directory a training run saved, e.g. runs/main/train/model")
 
 
-def check_judge_key(cfg: Any) -> None:
-    """The judge in `cfg` (a JudgeConfig) has what it needs to start: keys, a local model, a URL."""
+def check_judge_key(cfg: Any, offline: str = "--judge rules") -> None:
+    """The judge in `cfg` (a JudgeConfig) has what it needs to start: keys, a local model, a URL. One check for
+    every command (evaluate, validate, serve, train); `offline` is how that command names the rules judge."""
     llm = cfg.backend if cfg.backend in ("openai", "local") else cfg.hybrid_llm if cfg.backend == "hybrid" else None
     if llm == "openai":
         from urllib.parse import urlsplit
@@ -58,7 +59,7 @@ def check_judge_key(cfg: Any) -> None:
             env = ep.api_key_env or "GROQ_API_KEY"
             if not (os.environ.get(KEY_OVERRIDE_ENV, "").strip() or os.environ.get(env, "").strip()):
                 raise UserError(f"the {cfg.backend} judge has no API key for {ep.base_url}: ${env} is not set",
-                                f"export {env}=... (or {KEY_OVERRIDE_ENV}), or use --judge rules (offline, no key)")
+                                f"export {env}=... (or {KEY_OVERRIDE_ENV}), or use {offline} (offline, no key)")
     elif llm == "local":
         if not cfg.model:
             raise UserError("the local judge needs a model", "--judge-opt model=PATH (a local model directory)")

@@ -209,6 +209,22 @@ def _ledger_table(runs: Sequence[Run]) -> Block | None:
     return Block("table", header=["judge ledger", *[r.label for r in runs]], rows=rows, name="judge-ledger")
 
 
+def _endpoint_table(runs: Sequence[Run]) -> Block | None:
+    """Each judge endpoint of each run's ledger (keys, servers): its model, calls, tokens, failed calls by kind and
+    quota state as last seen; None when no run's ledger has endpoints (the rules judge has none)."""
+    rows = []
+    for r in runs:
+        endpoints = (r.meta.get("judge_ledger") or {}).get("endpoints")
+        for name, e in (endpoints.items() if isinstance(endpoints, dict) else []):
+            errors = {k: v for k, v in (e.get("call_errors") or {}).items() if v}
+            failed = f"{sum(errors.values())} ({', '.join(f'{k} {v}' for k, v in sorted(errors.items()))})"
+            tokens = int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0)
+            rows.append([r.label, str(name), str(e.get("model", "")), f"{int(e.get('calls') or 0):,}", f"{tokens:,}",
+                         failed if errors else "0", str(e.get("state", ""))])
+    return Block("table", header=["run", "endpoint", "model", "calls", "tokens", "failed calls", "quota state"],
+                 rows=rows, name="judge-endpoints") if rows else None
+
+
 def _agreement_table(runs: Sequence[Run]) -> Block | None:
     """When later runs scored the same outputs as the first (same ids, same text: e.g. rules vs LLM judge), how
     often each metric's score agrees exactly, and the mean absolute difference, over outputs both judges scored."""
@@ -331,9 +347,9 @@ def build(runs: Sequence[Run], train_log: list[dict[str, Any]] | None = None, lo
         b.append(Block("h2", "Example outputs"))
         for run in runs:
             b += _examples(run, examples)
-    ledger = _ledger_table(runs)
-    if ledger:
-        b += [Block("h2", "Judge ledger"), ledger]
+    ledger, endpoints = _ledger_table(runs), _endpoint_table(runs)
+    if ledger or endpoints:
+        b += [Block("h2", "Judge ledger"), *[t for t in (ledger, endpoints) if t is not None]]
     b += list(sections)
     b.append(Block("notice", NOTICE))
     return b

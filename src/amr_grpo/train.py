@@ -297,7 +297,8 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = (), 
     if cfg.data.max_train_samples is not None:
         rows = rows[: cfg.data.max_train_samples]
     plan = make_plan(cfg, prompts=len(rows), world_size=world_size)
-    if main_rank:
+    if main_rank:  # after every check: a mistake is the only thing on the console
+        print(f"amr-grpo train {recipe or 'config'} -> {out}  (Research tool, not for clinical use.)", flush=True)
         print("\n".join(render(plan, recipe)), flush=True)
         if resume:
             dropped = truncate_metrics(metrics_path, checkpoint_step(checkpoint))

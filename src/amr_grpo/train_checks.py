@@ -2,8 +2,9 @@
 
 `check_config(cfg)` needs nothing but the config (metric names, judge backend and its settings, batch shape,
 report_to backends installed); `--print-config` and `--plan` run it too. `check_environment(cfg, cuda)` checks what
-the recipe needs from this machine (CUDA, bitsandbytes, vLLM, Unsloth), the judge's key and the data, so a run
-fails in one line with a hint before it spends minutes loading 16 GB of weights.
+the recipe needs from this machine (CUDA, bitsandbytes, vLLM, Unsloth), the judge's key, the data and, with one
+cheap request, that an LLM judge answers, so a run fails in one line with a hint before it spends minutes loading
+16 GB of weights.
 `resolve_model_path` turns the bundled tiny policy's relative path into an absolute one, so a run works from any
 folder and the adapter it saves records a base that loads from anywhere.
 Try it: amr-grpo train --config configs/train/tiny-cpu.yaml judge.metrics=clinical_acuracy --print-config
@@ -17,11 +18,11 @@ from pathlib import Path
 
 from amr_grpo.config import ConfigError
 from amr_grpo.errors import UserError
+from amr_grpo.preflight import check_judge_key
 from amr_grpo.train_config import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout an editable install runs from
 BUNDLED_POLICY = "assets/tiny-policy"
-KEY_OVERRIDE_ENV = "AMR_GRPO_JUDGE_API_KEY"  # wins over the endpoint's own variable (judge.llm does the same)
 # What TRL 1.16 accepts for vLLM (trl.import_utils.is_vllm_available); pyproject's `vllm` extra pins the same range.
 VLLM_PIN = "vllm>=0.22.0,<=0.31.0"
 INSTALL = {
@@ -108,25 +109,6 @@ def _check_report_to(names: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # The machine and the environment
 # ---------------------------------------------------------------------------------------------------------------
-def llm_key_envs(cfg: TrainConfig) -> list[str]:
-    """The env vars holding the keys of the LLM endpoints this judge calls (none for rules, local, api)."""
-    j = cfg.judge
-    if j.backend == "openai" or (j.backend == "hybrid" and j.hybrid_llm == "openai"):
-        return list(dict.fromkeys(e.api_key_env for e in j.resolved_endpoints()))
-    return []
-
-
-def check_judge_key(cfg: TrainConfig) -> None:
-    """Every LLM endpoint has its key in the environment (set and non-empty). Reachability is not probed here."""
-    if os.environ.get(KEY_OVERRIDE_ENV, "").strip():
-        return
-    missing = [env for env in llm_key_envs(cfg) if not os.environ.get(env or "", "").strip()]
-    if missing:
-        raise UserError(
-            f"judge.backend={cfg.judge.backend}: {', '.join(missing)} is not set (the LLM judge's key)",
-            f"export {missing[0]}=...  or train offline with judge.backend=rules")
-
-
 def check_environment(cfg: TrainConfig, cuda: bool) -> None:
     """What the recipe needs from this machine, before anything is loaded; raise UserError naming the fix."""
     m, g = cfg.model, cfg.grpo
@@ -148,7 +130,7 @@ def check_environment(cfg: TrainConfig, cuda: bool) -> None:
             raise UserError("grpo.use_vllm: vllm is not installed", INSTALL["vllm"])
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true" and not has_package("deepspeed"):
         raise UserError("accelerate config asks for DeepSpeed, which is not installed", INSTALL["deepspeed"])
-    check_judge_key(cfg)
+    check_judge_key(cfg.judge, offline="judge.backend=rules")  # the same check as evaluate, validate and serve
     path = Path(resolve_model_path(m.name_or_path))
     looks_local = (m.name_or_path.startswith((".", "/", "~")) or m.name_or_path.count("/") != 1
                    or Path(m.name_or_path).parent.is_dir())
@@ -158,3 +140,6 @@ def check_environment(cfg: TrainConfig, cuda: bool) -> None:
     split = Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl"
     if not split.is_file():
         raise UserError(f"data.dir: {split} not found", "make data, or amr-grpo prepare CASES -o DIR then data.dir=DIR")
+    from amr_grpo.judge import probe
+
+    probe(cfg.judge)  # last (it may wait judge.connect_timeout_s): the LLM judge answers; judge.probe=false skips it

@@ -7,9 +7,9 @@ A resumed run starts from the newest rank file (it counts the calls made after t
 paid for), else from the checkpoint's copy. Work redone after a resume is counted again, because it was done again.
 `segments` lists each process run: the steps it covered and how it ended.
 
-Merging (written here because the engine's Ledger has no merge for the train ledger's sections): numbers add up,
-counters and sections merge key by key, lists of named entries (endpoints) merge by name, other lists concatenate;
-latency percentiles and prices cannot be added and are the latest segment's; calls_per_naive_call is recomputed.
+Merging: the judge sections ("judge", "rules": the engines' ledgers) merge as the engine defines it
+(amr_grpo.judge.ledger: Ledger.merge adds counts, per-endpoint entries by name and the latency histograms, so the
+percentiles of a run resumed or spread over ranks are those of all its calls); "stats" adds up key by key.
 Try it: pytest tests/test_train.py -k resume
 """
 
@@ -25,34 +25,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from amr_grpo.judge.ledger import Ledger
+
 RANK_DIR = "judge_ledger_ranks"
 LEDGER = "judge_ledger.json"
-LATEST_ONLY = {"latency_s", "price_per_1k_tokens_usd", "calls_per_naive_call"}
+JUDGE_SECTIONS = ("judge", "rules")  # amr_grpo.rewards.RewardPipeline.ledger(): each an engine Ledger's to_dict()
 
 
-def merge(a: Any, b: Any, key: str = "") -> Any:
-    """`a` then `b` (two ledgers, or two of their values) as one."""
-    if key in LATEST_ONLY:
-        return b if b is not None else a
-    if isinstance(a, bool) or isinstance(b, bool):
-        return b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a + b
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = {k: merge(a[k], b[k], k) if k in a and k in b else (b[k] if k in b else a[k]) for k in {**a, **b}}
-        if isinstance(out.get("calls"), int) and out.get("naive_calls"):
-            out["calls_per_naive_call"] = round(out["calls"] / out["naive_calls"], 4)
-        return out
-    if isinstance(a, list) and isinstance(b, list):
-        if all(isinstance(x, dict) and "name" in x for x in a + b):
-            named = {x["name"]: x for x in a}
-            for x in b:
-                named[x["name"]] = merge(named[x["name"]], x) if x["name"] in named else x
-            return list(named.values())
-        return [json.loads(x) for x in dict.fromkeys(json.dumps(x, sort_keys=True) for x in a + b)]  # notes, once
-    if a is None or b is None:
-        return a if b is None else b
-    return b
+def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """`a` then `b` (an earlier segment or rank, then a later one) as one ledger."""
+    out = {**a, **b}
+    for key in JUDGE_SECTIONS:
+        if key in a and key in b:  # the later one's backend, model, prices and endpoint states; a's notes first
+            out[key] = Ledger.from_dict(b[key]).merge(Ledger.from_dict(a[key])).to_dict()
+    if "stats" in a and "stats" in b:
+        out["stats"] = {k: a["stats"].get(k, 0) + b["stats"].get(k, 0) for k in {**a["stats"], **b["stats"]}}
+    return out
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

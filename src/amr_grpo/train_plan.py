@@ -99,7 +99,7 @@ def _endpoints(cfg: TrainConfig) -> list[EndpointPlan]:
     j = cfg.judge
     if not (j.backend == "openai" or (j.backend == "hybrid" and j.hybrid_llm == "openai")):
         return []
-    from amr_grpo.train_checks import KEY_OVERRIDE_ENV
+    from amr_grpo.preflight import KEY_OVERRIDE_ENV
 
     eps = j.resolved_endpoints()
     limited = all(e.tpd for e in eps)

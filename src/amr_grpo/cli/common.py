@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +16,8 @@ from amr_grpo.errors import UserError
 # soft_wrap: a `FILE:LINE: problem` line is never broken at the terminal width (users grep it, tests match it)
 console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+NoProbe = Annotated[bool, typer.Option(
+    "--no-probe", help="Skip the check, before any heavy work, that an LLM judge answers (one request, no tokens).")]
 
 
 def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
@@ -23,6 +26,16 @@ def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
     if hint:
         console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def check_output_file(path: Path, option: str = "-o") -> None:
+    """A file can be written at `path`: it is not a directory, and no file stands where a folder must be. Checked
+    before the work that fills it (else the work is lost to an IsADirectoryError at the end)."""
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory", "give a file path, e.g. -o out.jsonl")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, not a folder")
 
 
 def user_errors(fn: F) -> F:

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from amr_grpo.cli.common import console, user_errors
+from amr_grpo.cli.common import check_output_file, console, user_errors
 from amr_grpo.errors import UserError
 
 NOTICE = "Research tool, not for clinical use."
@@ -113,6 +113,7 @@ def synth(
     """Synthetic prescription cases from the guideline knowledge base (Approve / Modify / Reject), as JSONL."""
     from amr_grpo.data.synth import write_cases
 
+    check_output_file(out)
     counts = write_cases(n, seed, out, notes)
     table = Table(title=f"amr-grpo synth -> {out} (synthetic cases)", caption=NOTICE)
     table.add_column("decision")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from amr_grpo.cli.common import console, user_errors
+from amr_grpo.cli.common import NoProbe, console, user_errors
 from amr_grpo.errors import UserError
 
 NOTICE = "Research tool, not for clinical use."
@@ -51,6 +51,7 @@ def evaluate_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in OUT: skip the cases "
                                                           "already in its results.jsonl.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over even if OUT holds an interrupted run.")] = False,
+    no_probe: NoProbe = False,
 ) -> None:
     """Generate validations for a dataset split and score them on all six metrics. Rows are written as each
     batch finishes; Ctrl-C keeps them and --resume continues. Research tool, not for clinical use."""
@@ -60,7 +61,7 @@ def evaluate_cmd(
 
     gen = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=sample,
                              temperature=temperature, top_p=top_p, seed=seed, progress=True)
-    cfg = make_judge_config(judge, judge_config, judge_opt)
+    cfg = make_judge_config(judge, judge_config, judge_opt, no_probe)
     try:
         s = evaluate(model, data, out, cfg, split=split, max_samples=max_samples, gen=gen, base_model=base_model,
                      outputs=outputs, resume=resume, force=force)
@@ -108,7 +109,10 @@ def report_cmd(
 
 def _read_case_file(path: Path) -> tuple[Any, Any]:
     """A case file: a JSON object (a case, or a dataset record with context/ground_truth) or free text."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})", "save the file as UTF-8") from None
     if path.suffix.lower() not in (".json", ".jsonl") and not text.lstrip().startswith("{"):
         return text, None
     try:
@@ -137,6 +141,7 @@ def validate_cmd(
     temperature: Temperature = 1.0,
     seed: Seed = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    no_probe: NoProbe = False,
 ) -> None:
     """Validate one prescription with a trained policy (and optionally score it).
     Research tool, not for clinical use."""
@@ -144,14 +149,15 @@ def validate_cmd(
         raise UserError("give exactly one of --case FILE or --text '...'")
     case_obj, truth = _read_case_file(case) if case else (text, None)
     from amr_grpo.evaluate import judge_config as make_judge_config
+    from amr_grpo.judge import probe
     from amr_grpo.preflight import check_judge_key
     from amr_grpo.validate import Validator, to_case
 
-    c = to_case(case_obj)
-    cfg = make_judge_config(judge, judge_config, judge_opt) if judge else None
-    if cfg is not None:  # the judge's key before the model loads: a missing key costs a second, not a generation
+    cfg = make_judge_config(judge, judge_config, judge_opt, no_probe) if judge else None
+    if cfg is not None:  # the judge's key, then that it answers, before the case reader (spaCy) and the model load
         check_judge_key(cfg)
-        # The judge's reachability probe (one cheap request, skippable) belongs here, before the model loads.
+        probe(cfg)
+    c = to_case(case_obj)
     v = Validator.from_pretrained(model, base_model=base_model, max_new_tokens=max_new_tokens, do_sample=sample,
                                   temperature=temperature, seed=seed).validate(c)
     verdict = _judge(c, v.raw, truth, cfg) if cfg is not None else None

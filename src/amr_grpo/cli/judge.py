@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from amr_grpo.cli.common import console, fail, user_errors
+from amr_grpo.cli.common import NoProbe, check_output_file, console, fail, user_errors
 
 NOTICE = "Research tool, not for clinical use."
 Backend = Literal["rules", "openai", "local", "hybrid", "api"]
@@ -54,9 +54,7 @@ def judge_cmd(
     resume: Annotated[
         bool, typer.Option("--resume", help="Keep the lines already scored in --output; score only the rest.")
     ] = False,
-    no_probe: Annotated[
-        bool, typer.Option("--no-probe", help="Skip the check that an LLM judge has its key and answers.")
-    ] = False,
+    no_probe: NoProbe = False,
     config: Annotated[Path | None, typer.Option(help="YAML with JudgeConfig fields (rpm, timeout_s, ...).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="JudgeConfig key=value override; repeatable.")] = None,
 ) -> None:
@@ -70,6 +68,7 @@ def judge_cmd(
     from amr_grpo.judge import build_engine, estimate_cost, probe
     from amr_grpo.judge.batch import judge_file, parse_budget, read_requests
     from amr_grpo.judge.engine import JudgeConfig
+    from amr_grpo.metrics import resolve_metrics
 
     cfg = load(JudgeConfig, config, list(set_ or []))
     given = {
@@ -90,7 +89,13 @@ def judge_cmd(
     if cache is not None and cfg.backend == "rules":
         console.print(f"note: the rules judge is deterministic and free; it keeps no cache (--cache {cache} ignored)",
                       highlight=False, markup=False)
-    lines = read_requests(input, default_metrics=metrics)
+    try:  # once, here: else every line without its own metrics would be reported bad for the same typo
+        resolve_metrics(cfg.metrics)
+    except ValueError as e:
+        raise fail(str(e), "--metrics priority | all | a comma list of metric keys") from None
+    if output is not None:
+        check_output_file(output, "--output")
+    lines = read_requests(input, default_metrics=cfg.metrics)
     for ln in lines:
         if ln.error:
             console.print(ln.error, highlight=False, soft_wrap=True, markup=False)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from amr_grpo.cli.common import user_errors
+from amr_grpo.cli.common import check_output_file, user_errors
 
 NOTICE = "Research tool, not for clinical use."
 
@@ -35,12 +35,14 @@ def lint_labels_cmd(
     field_map: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN for another column name, as in "
                                                                           "`amr-grpo prepare`; repeatable.")] = None,
     input_format: Annotated[str, typer.Option("--format", help="auto, jsonl, json, csv or tsv.")] = "auto",
-    show: Annotated[int, typer.Option(help="Most disagreements listed case by case in the table output.")] = 30,
+    show: Annotated[int, typer.Option(help="Most disagreements listed case by case in the table output.", min=0)] = 30,
 ) -> None:
     """List the cases whose labelled decision or regimen disagrees with the guideline knowledge base, grouped by
     kind, with the reason and the guideline section. Exit 0 unless --strict and something disagrees."""
     from amr_grpo.data.lint_labels import KINDS, lint_labels
 
+    if out is not None:
+        check_output_file(out)
     report = lint_labels(dataset, list(field_map or []), input_format)
     data = report.to_dict()
     if out:

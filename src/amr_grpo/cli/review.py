@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from amr_grpo.cli.common import console, user_errors
+from amr_grpo.cli.common import check_output_file, console, user_errors
 
 NOTICE = "Research tool, not for clinical use."
 DB_HELP = ("Review database: a URL (sqlite:///FILE, postgresql+psycopg://USER:PASSWORD@HOST/DB), a SQLite file, or a "
@@ -125,6 +125,7 @@ def to_cases_cmd(
     from amr_grpo.review.store import Store, resolve_url
     from amr_grpo.review.to_cases import to_cases
 
+    check_output_file(out)
     store = Store.open(resolve_url(db))
     try:
         r = to_cases(store, out, export_id=export_id, reviewer=reviewer)

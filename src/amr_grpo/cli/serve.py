@@ -7,32 +7,16 @@ Try it: AMR_GRPO_API_KEYS=dev amr-grpo serve --port 8000    (or: amr-grpo serve 
 from __future__ import annotations
 
 import errno
-import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
-from amr_grpo.cli.common import console, user_errors
+from amr_grpo.cli.common import NoProbe, console, user_errors
 from amr_grpo.errors import UserError
-
-
-def check_judge_key(cfg: Any) -> None:
-    """An LLM judge needs its provider key before start-up (else the first request fails, or start-up does with a
-    traceback). Present and non-empty is checked here; whether the provider answers is a separate, slower probe."""
-    needs_llm = cfg.backend == "openai" or (cfg.backend == "hybrid" and cfg.hybrid_llm == "openai")
-    if not needs_llm or os.environ.get("AMR_GRPO_JUDGE_API_KEY", "").strip():
-        return
-    for endpoint in cfg.resolved_endpoints():
-        host = urlsplit(endpoint.base_url).hostname or ""
-        if host in ("127.0.0.1", "localhost", "::1") or os.environ.get(endpoint.api_key_env, "").strip():
-            continue  # a local server (vLLM, Ollama) usually takes any key
-        raise UserError(
-            f"the {cfg.backend} judge at {endpoint.base_url} needs an API key: {endpoint.api_key_env} is not set",
-            hint=f"export {endpoint.api_key_env}=... (or AMR_GRPO_JUDGE_API_KEY), or --judge rules (offline, no key)",
-        )
+from amr_grpo.preflight import check_judge_key
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -56,7 +40,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the service to the network.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Accept requests without an API key (local use only).")
     ] = False,
@@ -77,11 +61,13 @@ def serve(
                      "reviewer keys in AMR_GRPO_REVIEWER_KEYS=name:key,..., labels in AMR_GRPO_DATABASE_URL "
                      "(default DIR/review.sqlite)."),
     ] = None,
+    no_probe: NoProbe = False,
 ) -> None:
     """Serve POST /functions/v1/evaluate-prescription, /v1/evaluate, /v1/evaluate/batch, /healthz and /docs.
     Research tool, not for clinical use."""
     import uvicorn
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from amr_grpo.service.middleware import configure_logging
     from amr_grpo.service.settings import Settings
@@ -104,6 +90,11 @@ def serve(
         field = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         raise UserError(f"{field}: {message}", hint="see amr-grpo serve --help and AMR_GRPO_* variables") from None
+    except SettingsError as e:  # a list setting that is not JSON, e.g. AMR_GRPO_JUDGE_OVERRIDES=max_retries=2
+        field = re.search(r'field "(\w+)"', str(e))
+        var = f"AMR_GRPO_{field.group(1).upper()}" if field else "an AMR_GRPO_* variable"
+        raise UserError(f"{var}: not valid JSON", hint="""a list setting is JSON, e.g. """
+                        """AMR_GRPO_JUDGE_OVERRIDES='["max_retries=2", "timeout_s=30"]'""") from None
     if settings.auth and not settings.api_keys:
         raise UserError("no API keys configured", hint="set AMR_GRPO_API_KEYS=key1,key2, or pass --no-auth locally")
     if not settings.auth:
@@ -113,7 +104,12 @@ def serve(
         )
     if model is not None and not model.exists():
         raise UserError(f"--model: {model} does not exist")
-    check_judge_key(settings.judge_settings())  # a bad judge config or a missing key: one line, before start-up
+    judge_cfg = settings.judge_settings()
+    check_judge_key(judge_cfg)  # a bad judge config or a missing key: one line, before start-up (as evaluate)
+    if not no_probe:
+        from amr_grpo.judge import probe
+
+        probe(judge_cfg)  # an unreachable judge or a refused key: one line now, not a 503 on every request
     review_settings = None
     if review is not None:
         from amr_grpo.service.review import prepare_review

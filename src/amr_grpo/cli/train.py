@@ -13,8 +13,6 @@ import typer
 
 from amr_grpo.cli.common import console, user_errors
 
-NOTICE = "Research tool, not for clinical use."
-
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
@@ -60,7 +58,6 @@ def train(
         for line in render(p, str(config)):
             console.print(line, highlight=False)
         return
-    console.print(f"[bold]amr-grpo train[/] {config} -> {cfg.output_dir}  ({NOTICE})", highlight=False)
     from amr_grpo.train import main
 
     summary = main(cfg, resume=resume, recipe=str(config))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from amr_grpo.judge.engine import JudgeConfig, JudgeEngine
 
 __all__ = ["EvalRequest", "Judge", "JudgeError", "build_engine", "build_judge", "estimate_cost", "probe"]
+SKIP_PROBE = "--no-probe (judge.probe=false in a training config) skips this check"
 
 
 def _llm(cfg: JudgeConfig, kind: str) -> Judge:
@@ -61,7 +62,8 @@ def build_judge(cfg: JudgeConfig) -> Judge:
 
         if not cfg.url:
             raise UserError("the api judge needs judge.url: the evaluation service's URL", hint="judge.url=https://...")
-        return ApiJudge(cfg.url, os.environ.get(cfg.url_api_key_env), timeout=cfg.timeout_s)
+        return ApiJudge(cfg.url, os.environ.get(cfg.url_api_key_env), timeout=cfg.timeout_s,
+                        connect_timeout=cfg.connect_timeout_s)
     raise UserError(f"unknown judge backend {cfg.backend!r}", hint="one of: rules, openai, local, hybrid, api")
 
 
@@ -175,7 +177,10 @@ def probe(cfg: JudgeConfig) -> None:
     """Check that the LLM judge `cfg` names can be used, before any heavy work: its key is set and each endpoint
     answers one cheap request (`GET /models`: no tokens spent). Raises UserError with one line and a hint: a missing
     key names its variable, an unreachable endpoint its URL, a rejected key its variable. Rules and local judges
-    need no probe; the api backend's service is probed the same way."""
+    need no probe; the api backend's service is probed the same way. `cfg.probe=False` (`--no-probe`,
+    `judge.probe=false`) skips it."""
+    if not cfg.probe:
+        return
     import httpx
 
     from amr_grpo.judge.llm import OpenAIJudge
@@ -197,10 +202,10 @@ def probe(cfg: JudgeConfig) -> None:
         except httpx.HTTPError as e:
             raise UserError(
                 f"the judge at {shown} cannot be reached ({type(e).__name__}: {scrub(e)[:120] or 'no answer'})",
-                hint="check the URL and the network, or --backend rules (offline); --no-probe skips this check",
+                hint=f"check the URL and the network, or use the rules judge (offline); {SKIP_PROBE}",
             ) from None
         if status in (401, 403):
             raise UserError(
                 f"the judge at {shown} rejected the key in {key_env} ({status})",
-                hint=f"check {key_env}; --no-probe skips this check",
+                hint=f"check {key_env}; {SKIP_PROBE}",
             )

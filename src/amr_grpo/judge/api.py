@@ -2,7 +2,10 @@
 
 `judge.backend: api` with `judge.url` (the service's base URL or full endpoint URL) and its API key. It sends
 the DESIGN.md evaluation request and reads the Verdict back; 429/502/503/504 (with Retry-After) and network
-failures become JudgeError, so the JudgeEngine's retries, cache and ledger apply as for any judge.
+failures become JudgeError, so the JudgeEngine's retries, cache and ledger apply as for any judge. A service that
+cannot be reached at all (refused, DNS, no connection within `connect_timeout_s`) is `unreachable`: the engine's
+short connect retries, then its fallback, as for an LLM endpoint; a connection that breaks mid-request is a
+`server_error` (a restarting service), retried with backoff.
 Try it: amr-grpo serve --no-auth &  then
   python -c "import asyncio; from amr_grpo.judge.api import ApiJudge; from amr_grpo.judge.base import EvalRequest; \
 print(asyncio.run(ApiJudge('http://127.0.0.1:8000').score(EvalRequest('cystitis', 'Decision: Approve'))))"
@@ -69,12 +72,12 @@ class ApiJudge:
 
     backend = "api"
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0):
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, connect_timeout: float = 5.0):
         if not url:
             raise ValueError("judge.url is required for the api backend (the evaluation service's URL)")
         self.url = endpoint_url(url)
         self.model = self.url
-        self.timeout = timeout
+        self.timeout, self.connect_timeout = timeout, min(connect_timeout, timeout)
         self._headers = {"content-type": "application/json", "accept": "application/json"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
@@ -88,7 +91,8 @@ class ApiJudge:
     def _get_client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:  # a pooled connection is bound to its event loop
-            self._client = httpx.AsyncClient(timeout=self.timeout, headers=self._headers)
+            timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
+            self._client = httpx.AsyncClient(timeout=timeout, headers=self._headers)
             self._loop = loop
         return self._client
 
@@ -117,9 +121,15 @@ class ApiJudge:
             body["checklist"] = request.checklist
         try:
             response = await self._get_client().post(self.url, json=body)
+        except httpx.ConnectTimeout as e:
+            raise JudgeError("unreachable", f"could not connect to the evaluation service at {self.url} within "
+                                            f"{self.connect_timeout:g} s") from e
+        except httpx.ConnectError as e:  # refused, DNS: nothing answers there
+            raise JudgeError("unreachable", f"could not reach the evaluation service at {self.url} "
+                                            f"({type(e).__name__})") from e
         except httpx.TimeoutException as e:
             raise JudgeError("timeout", f"evaluation service did not answer within {self.timeout:g} s") from e
-        except httpx.HTTPError as e:  # refused, reset: a restarting service is worth a retry, as a provider's 5xx
+        except httpx.HTTPError as e:  # a connection that broke: a restarting service is worth a retry, as a 5xx
             raise JudgeError("server_error", f"evaluation service unreachable at {self.url}: {type(e).__name__}") from e
         if response.status_code == 200:
             return self._verdict(response)

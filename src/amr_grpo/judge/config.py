@@ -67,6 +67,7 @@ class JudgeConfig:
     max_retries: int = 3  # retries of a rate-limited, failed (5xx) or timed-out call; never of a spent quota
     connect_retries: int = 2  # retries of a call that could not connect (refused, DNS, connect timeout), 0.5 s apart
     unreachable_cooldown_s: float = 30.0  # an endpoint that could not be reached is skipped this long, then tried
+    probe: bool = True  # before any heavy work, one cheap request (GET /models) checks the LLM judge answers
     backoff_s: float = 1.0  # first backoff; doubles per retry with jitter, unless the provider sends retry-after
     backoff_max_s: float = 30.0  # longest backoff between retries
     cache_path: str | None = field(default_factory=default_cache_path)  # SQLite verdict cache (None: no cache)

@@ -37,7 +37,10 @@ def load_case(spec: str) -> tuple[Any, str]:
             path, line = Path(head), int(tail)
     if not path.is_file():
         raise UserError(f"file not found: {path}", "give FILE or FILE:LINE, or --text '...'")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})", "save the file as UTF-8") from None
     jsonl = path.suffix.lower() == ".jsonl" or (line is not None)
     if not jsonl and path.suffix.lower() != ".json" and not text.lstrip().startswith("{"):
         return text, str(path)  # a plain-text note
@@ -49,10 +52,11 @@ def load_case(spec: str) -> tuple[Any, str]:
     rows = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
     if not rows:
         raise UserError(f"{path}: no cases in the file")
-    n = line or rows[0][0]
+    n = line if line is not None else rows[0][0]
     got = next((ln for i, ln in rows if i == n), None)
     if got is None:
-        raise UserError(f"{path}:{n}: no case on that line", f"the file has {len(text.splitlines())} lines")
+        raise UserError(f"{path}:{n}: no case on that line",
+                        f"the file has {len(text.splitlines())} lines, numbered from 1")
     try:
         return _case_of(json.loads(got), f"{path}:{n}"), f"{path}:{n}"
     except json.JSONDecodeError as e:

@@ -197,7 +197,7 @@ class Store:
     def open(cls, url: str) -> Store:
         try:
             engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url, pool_pre_ping=True)
-        except (ArgumentError, NoSuchModuleError) as e:
+        except (ArgumentError, NoSuchModuleError, ImportError) as e:  # ImportError: the dialect's driver is missing
             raise UserError(f"review database URL {display_url(url)}: {_first_line(e)}",
                             hint="use sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB") from None
         store = cls(engine)

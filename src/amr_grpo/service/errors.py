@@ -38,6 +38,9 @@ JUDGE_ERRORS: dict[str, tuple[int, str, str, float | None]] = {
     "quota_exhausted": (429, "judge_quota_exhausted", "the judge provider's quota is exhausted; retry later", 60.0),
     "timeout": (503, "judge_timeout", "the judge did not answer in time; retry later", 5.0),
     "unavailable": (503, "judge_unavailable", "the judge is unavailable; retry later", 5.0),
+    # no connection to the judge at all (refused, DNS, connect timeout): the engine tries it again after
+    # unreachable_cooldown_s (30 s by default), so a client that retries sooner gets this answer again
+    "unreachable": (503, "judge_unavailable", "the judge cannot be reached; retry later", 30.0),
     "budget_exhausted": (503, "judge_budget_exhausted", "the judge's call/token budget is spent", 60.0),
     "server_error": (502, "judge_server_error", "the judge provider returned an error", 2.0),
     "bad_answer": (502, "judge_bad_answer", "the judge returned an answer that does not fit the rubric", 2.0),

@@ -34,6 +34,9 @@ const JUDGE_ERRORS: Record<string, [number, string, string, number]> = {
   quota_exhausted: [429, "judge_quota_exhausted", "the judge provider's quota is exhausted; retry later", 60],
   timeout: [503, "judge_timeout", "the judge did not answer in time; retry later", 5],
   unavailable: [503, "judge_unavailable", "the judge is unavailable; retry later", 5],
+  // no connection to the provider at all (refused, DNS): the Python engine tries it again after 30 s
+  unreachable: [503, "judge_unavailable", "the judge cannot be reached; retry later", 30],
+  budget_exhausted: [503, "judge_budget_exhausted", "the judge's call/token budget is spent", 60],
   server_error: [502, "judge_server_error", "the judge provider returned an error", 2],
   bad_answer: [502, "judge_bad_answer", "the judge returned an answer that does not fit the rubric", 2],
 };

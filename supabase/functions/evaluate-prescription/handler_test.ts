@@ -157,14 +157,15 @@ Deno.test("a judge slower than AMR_GRPO_JUDGE_TIMEOUT_S is 503 judge_timeout wit
   });
 });
 
-Deno.test("an unreachable provider is 502 judge_server_error (as llm.py maps a connection error)", async () => {
+Deno.test("an unreachable provider is 503 judge_unavailable, Retry-After 30 (as the Python service)", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close(); // nothing listens there now
   const vars: Record<string, string> = { GROQ_API_KEY: "k", GROQ_BASE_URL: `http://127.0.0.1:${port}/v1` };
   const resp = await handle(post({ patient_case: CASE, model_output: "x" }), { ...quiet, env: (n) => vars[n] });
-  strictEqual(resp.status, 502);
-  strictEqual((await resp.json()).error.code, "judge_server_error");
+  strictEqual(resp.status, 503);
+  strictEqual((await resp.json()).error.code, "judge_unavailable");
+  strictEqual(resp.headers.get("retry-after"), "30");
 });
 
 Deno.test("the body limit: a declared Content-Length over it is refused unread; AMR_GRPO_MAX_BODY_BYTES sets it", async () => {

@@ -13,7 +13,7 @@ export const DEFAULT_BASE_URL = "https://api.groq.com/openai/v1";
 export const DEFAULT_MODEL = "llama-3.3-70b-versatile";
 const COMPLETION_TOKENS_PER_METRIC = 90; // evidence + rationale + score, as rubric.py estimates
 
-/** kind: rate_limited | quota_exhausted | timeout | server_error | bad_answer | unavailable. */
+/** kind: rate_limited | quota_exhausted | timeout | server_error | unreachable | bad_answer | unavailable. */
 export class JudgeError extends Error {
   constructor(readonly kind: string, message: string, readonly retryAfter: number | null = null) {
     super(message);
@@ -81,7 +81,13 @@ async function complete(cfg: JudgeConfig, messages: Message[], maxTokens: number
     if (name === "TimeoutError" || name === "AbortError") {
       throw new JudgeError("timeout", `the judge did not answer within ${cfg.timeoutMs / 1000} s`);
     }
-    throw new JudgeError("server_error", "could not reach the judge provider");
+    // As llm.py: no connection at all (refused, DNS: Deno's "client error (Connect)") is unreachable; a connection
+    // that broke mid-request is a server error
+    const cause = String((e as Error).cause ?? (e as Error).message);
+    if (/\(Connect\)|dns error|tcp connect/i.test(cause)) {
+      throw new JudgeError("unreachable", "could not connect to the judge provider");
+    }
+    throw new JudgeError("server_error", "the connection to the judge provider failed");
   }
   const text = await resp.text().catch(() => "");
   // The same mapping as src/amr_grpo/judge/llm.py: 429 -> rate_limited | quota_exhausted; 5xx -> server_error;
