@@ -245,7 +245,8 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
         signs = ", ".join(ctx.case.severity_signs)
         rows.append(_item("severity", "severity", "important",
                           f"Notes the severity: {ctx.case.severity}{f' ({signs})' if signs else ''}.",
-                          tuple([ctx.case.severity, *ctx.case.severity_signs])))
+                          (ctx.case.severity, *ctx.case.severity_signs),
+                          needles=_severity_needles(ctx.case.severity, ctx.case.severity_signs)))
 
     # the decision, the citation
     if expected:
@@ -291,6 +292,26 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
         serious=ctx.serious,
     )
     return checklist, tuple(m for _, m in rows)
+
+
+_SIGN_VALUE = re.compile(r"^(?P<name>[A-Za-z][\w-]*?)\s+(?P<value>\d+(?:\.\d+)?%?)$")
+_SIGN_LINKS = ("", "of", "is", "was", "score", "score of")  # 'CURB-65 0', 'CURB-65 of 0', 'CURB-65 score of 0'
+
+
+def _severity_needles(severity: str, signs: list[str]) -> tuple[str, ...]:
+    """The severity and each sign it rests on as clinicians write them: a value sign with the words that join a name
+    to its value ('CURB-65 of 0'); a sign read from words (shock, ventilated, altered mentation) by any of the
+    reader's words for it ('intubated', 'on noradrenaline', 'confused')."""
+    from amr_grpo.reading.context import SEVERITY_WORDS
+
+    out = [severity]
+    for sign in signs:
+        if m := _SIGN_VALUE.match(sign):
+            out += [" ".join(x for x in (m["name"], link, m["value"]) if x) for link in _SIGN_LINKS]
+            continue
+        group = next((k for k, ws in SEVERITY_WORDS.items() if sign == k or sign in ws), None)
+        out += [sign, *SEVERITY_WORDS[group]] if group else [sign]
+    return tuple(dict.fromkeys(needle(e) for e in out))
 
 
 def _patient_facts(ctx: CaseContext) -> list[str]:
