@@ -146,15 +146,19 @@ def test_prepare_stores_the_checklist_every_judge_sees(tmp_path):
     assert Checklist.from_dict(hf["train"][0]["checklist"]) == Checklist.from_dict(rec["checklist"])
 
 
-def test_checklist_command_prints_a_table_and_json():
-    r = RUNNER.invoke(app, ["checklist", "data/cases.jsonl:4"])
+def test_checklist_command_prints_a_table_and_json(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    renal = {"id": "renal-1", "patient": "70/M, 60 kg, S. Cr 2.1 mg/dl", "diagnosis": "Acute pyelonephritis",
+             "setting": "admitted", "prescription": "Inj pip-taz 4.5 g IV q6h x 7 days", "decision": "Modify"}
+    cases.write_text(json.dumps({"id": "cap-1", "patient": "52/F, NKDA", "diagnosis": "CAP", "setting": "OPD",
+                                 "prescription": "Cap amoxicillin 1 g TDS x 5 days", "decision": "Approve"}) + "\n" + json.dumps(renal) + "\n")
+    r = RUNNER.invoke(app, ["checklist", f"{cases}:2"])
     assert r.exit_code == 0, r.output
-    # line 4 is synth-0-0003: CAUTI, CrCl 33, piperacillin-tazobactam not adjusted
-    assert "Catheter-associated UTI" in r.output and "CrCl 33" in r.output and "essential" in r.output
-    j = RUNNER.invoke(app, ["checklist", "data/cases.jsonl:4", "--json"])
+    # line 2 is the renal case: Cockcroft-Gault (140 - 70) x 60 / (72 x 2.1) = 27.8 mL/min, pip-taz not adjusted
+    assert "Acute pyelonephritis" in r.output and "CrCl 27.8" in r.output and "essential" in r.output
+    j = RUNNER.invoke(app, ["checklist", f"{cases}:2", "--json"])
     assert j.exit_code == 0
-    line = json.loads((ROOT / "data" / "cases.jsonl").read_text().splitlines()[3])
-    assert json.loads(j.output)["syndrome"] == line["syndrome"] == "cauti_severe"
+    assert json.loads(j.output)["syndrome"] == "pyelonephritis"
     t = RUNNER.invoke(app, ["checklist", "--text", ALLERGIC_CAP, "--json"])
     allergy = next(i for i in json.loads(t.output)["items"] if i["kind"] == "allergy")
     assert t.exit_code == 0 and allergy["evidence"][0] == "penicillin"

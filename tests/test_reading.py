@@ -171,3 +171,16 @@ def test_explain_names_the_file_and_line_at_fault(tmp_path) -> None:
     res = runner.invoke(app, ["explain", f"{bad}:9"])
     assert res.exit_code == 2 and "no case on that line" in res.output
     assert runner.invoke(app, ["explain"]).exit_code == 2  # neither FILE nor --text
+
+
+def test_a_long_run_without_spaces_is_cut_but_offsets_hold() -> None:
+    from amr_grpo.reading.context import MAX_RUN, mentions, prepare_text
+
+    # 'c' x 65: one space replaces the 64th character; the length (and every offset after it) is unchanged
+    assert prepare_text("c" * (MAX_RUN + 1)) == "c" * (MAX_RUN - 1) + " c"
+    assert len(prepare_text("\U0001f600" * 1000)) == 1000
+    # a note behind a wall of symbols is still read where it was written
+    note = "\U0001f600" * 5000 + " 70/M allergic to penicillin. Dx: CAP. Rx: ceftriaxone"
+    drug = next(m for m in mentions(note) if m.label == "DRUG")
+    assert note[drug.start:drug.end] == "ceftriaxone"
+    assert read_case(note).patient.allergies == ["penicillin"]

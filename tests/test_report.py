@@ -95,6 +95,15 @@ def test_judge_failures_are_left_out_not_zero():
     assert s["metrics"]["clinical_accuracy"]["n"] == 2 and s["judge_failures"] == 1
 
 
+def test_unread_cases_are_counted_and_warned_about(tmp_path):
+    # two of four verdicts say the case matched no guideline syndrome; a row without flags (older runs) is read
+    rows = [{**BASE[0], "flags": {"case_unread": True}}, {**BASE[1], "flags": {"case_unread": False}},
+            {**BASE[2], "flags": {"case_unread": True}}, {k: v for k, v in BASE[3].items() if k != "flags"}]
+    assert summarize(rows)["cases_unread"] == 2 and summarize(BASE)["cases_unread"] == 0
+    md = write_report([_write_run(tmp_path / "run", rows)], tmp_path / "rep", labels=["run"])["markdown"].read_text()
+    assert "run: 2 of 4 cases matched no guideline syndrome" in md.split("## Runs")[0]
+
+
 def test_report_md_table_matches_hand_computed_means(runs, tmp_path):
     base, trained = runs
     log = tmp_path / "metrics.jsonl"

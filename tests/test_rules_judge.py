@@ -620,7 +620,7 @@ CASES: dict[str, dict] = {
              "Dx: ventilator-associated pneumonia. Rx: Inj piperacillin-tazobactam 4.5 g IV q6h x 7 days.",
         gt={"decision": "Approve", "regimen": "Piperacillin-tazobactam 4.5 g IV q6h x 7 days"},
         correct=validation([
-            "Clinical picture: ventilator-associated pneumonia on day 5 of ventilation.",
+            "Clinical picture: severe ventilator-associated pneumonia, ventilated in ICU for 5 days.",
             "Pathogen and setting: Gram-negative bacilli; ICU, no recent BL/BLI or carbapenem.",
             "Regimen choice: piperacillin-tazobactam is the guideline first line.",
             "Dose route frequency: 4.5 g IV every 6 hours, extended infusion.",

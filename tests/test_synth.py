@@ -66,9 +66,14 @@ def test_notes_share_is_an_option_and_changes_only_the_patient_field(tmp_path):
     plain = [json.loads(x) for x in (tmp_path / "n0.jsonl").read_text().splitlines()]
     noted = [json.loads(x) for x in (tmp_path / "n1.jsonl").read_text().splitlines()]
     assert all(isinstance(c["patient"], dict) for c in plain) and all(isinstance(c["patient"], str) for c in noted)
-    # notes come from their own seeded stream: everything but the patient field is the same case
-    assert [{k: v for k, v in c.items() if k != "patient"} for c in plain] == \
-        [{k: v for k, v in c.items() if k != "patient"} for c in noted]
+    # notes come from their own seeded stream: everything but the patient field is the same case, except that a
+    # note's vital signs show how ill the patient is, which the reference's clinical picture then states (step 1)
+    def rest(c: dict) -> dict:
+        return {k: v if k != "reference" else v.split("\n", 1)[1] for k, v in c.items() if k != "patient"}
+
+    assert [rest(c) for c in plain] == [rest(c) for c in noted]
+    assert all(p["reference"].split("\n", 1)[0] in n["reference"].split("\n", 1)[0].replace(";", ".", 1) or
+               n["reference"].startswith(p["reference"].split("\n", 1)[0].rstrip(".")) for p, n in zip(plain, noted))
     r = runner.invoke(app, ["synth", "-n", "5", "--notes", "1.5", "-o", str(tmp_path / "bad.jsonl")])
     assert r.exit_code == 2 and "--notes must be a share between 0 and 1" in r.output
 

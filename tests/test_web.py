@@ -88,10 +88,17 @@ def test_validate_endpoint_runs_the_policy_then_the_judge(client):
     # the guideline checks: with the rules judge serving, they are its verdict, item by item
     checks = body["checks"]
     assert checks["source"].startswith("rules judge")
-    assert [c["key"] for c in checks["items"]] == list(METRIC_KEYS)
-    for item in checks["items"]:
+    assert [c["key"] for c in checks["items"][:6]] == list(METRIC_KEYS)
+    for item in checks["items"][:6]:
         score = body["verdict"]["scores"][item["key"]]
         assert (item["result"], item["detail"]) == (f"{score['score']}/5", score["justification"])
+    # then the case's checklist items: cystitis treated with ciprofloxacin, a fluoroquinolone the guideline does
+    # not give for it, so the indication and the prescribed drug are items, each stated or not by this validation
+    listed = {c["key"]: c for c in checks["items"][6:]}
+    assert all(k.startswith("checklist:") for k in listed) and {"checklist:indication", "checklist:decision"} <= set(listed)
+    assert {c["result"] for c in listed.values()} <= {"stated", "not stated", "avoided", "committed"}
+    validation = body["validation"]["raw"].lower()
+    assert (listed["checklist:indication"]["result"] == "stated") == ("cystitis" in validation)
     assert body["model"]["parameters"] == llama_parameters(Path(body["model"]["path"]))
     r = client.post("/v1/validate", json={**EXAMPLE_1, "patient": "   "})
     assert r.status_code == 422 and r.json()["error"]["field"] == "patient"
@@ -119,7 +126,7 @@ def test_the_page_uses_the_services_judge_and_survives_its_failure(built_lm, tmp
             # the guideline checks still come from the rules judge (no second LLM call), for the same case
             with TestClient(create_app(_settings(built_lm))) as rules_client:
                 rules = rules_client.post("/v1/validate", json=EXAMPLE_1).json()["verdict"]["scores"]
-            assert {c["key"]: c["result"] for c in body["checks"]["items"]} == {
+            assert {c["key"]: c["result"] for c in body["checks"]["items"] if c["key"] in rules} == {
                 k: f"{v['score']}/5" for k, v in rules.items()
             }
             fake.rate_500 = 1.0  # the judge fails: the validation still comes back, with the judge's error

@@ -73,8 +73,8 @@ def _row(rec: dict[str, Any], output: str, output_tokens: int | None, verdict: V
         "scores": {k: {"score": s.score, "justification": s.justification} for k, s in verdict.scores.items()}
         if ok else {},
         "weighted_reward": verdict.weighted_reward if ok else None,
-        "flags": {"injection_suspected": verdict.injection_suspected, "critical_error": verdict.critical_error}
-        if ok else {},
+        "flags": {"injection_suspected": verdict.injection_suspected, "critical_error": verdict.critical_error,
+                  "case_unread": verdict.case_unread} if ok else {},
         "parse_ok": v.parse_ok,
         "output_tokens": output_tokens,
         "judge_error": None if ok else f"{verdict.kind}: {verdict}",
@@ -82,8 +82,9 @@ def _row(rec: dict[str, Any], output: str, output_tokens: int | None, verdict: V
 
 
 def _request(rec: dict[str, Any], output: str) -> EvalRequest:
+    checklist = rec.get("checklist")  # stored by prepare: what an LLM judge is shown, as during training
     return EvalRequest(patient_case=rec["context"], model_output=output, ground_truth=rec.get("ground_truth"),
-                       metrics=METRIC_KEYS)
+                       metrics=METRIC_KEYS, checklist=checklist if isinstance(checklist, dict) else None)
 
 
 def _earlier_outputs(path: Path, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, tuple]]:

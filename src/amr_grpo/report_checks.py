@@ -101,6 +101,9 @@ def warnings_for(runs: Sequence[Any]) -> list[str]:
         if run.summary["judge_failures"]:
             out.append(f"{run.label}: the judge could not score {run.summary['judge_failures']} of {n} outputs; "
                        "they are left out of the means.")
+        if unread := run.summary.get("cases_unread"):  # older summaries lack the count
+            out.append(f"{run.label}: {unread} of {n} cases matched no guideline syndrome; their decisions were not "
+                       "checked against the guideline (scored 3). `amr-grpo explain FILE:LINE` shows why.")
         if not (run.path / "summary.json").is_file():
             out.append(f"{run.label} has no summary.json: an interrupted evaluation? Finish it with "
                        "`amr-grpo evaluate ... --resume`.")

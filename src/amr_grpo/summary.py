@@ -136,6 +136,8 @@ def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = METRIC_KE
         "decisions": decision_stats(rows),
         "parse_failure_rate": (sum(1 for r in rows if not r.get("parse_ok")) / len(rows)) if rows else None,
         "judge_failures": sum(1 for r in rows if r.get("weighted_reward") is None),
+        # cases the judge could not match to a guideline syndrome: their decisions were not checked (scored 3)
+        "cases_unread": sum(1 for r in rows if (r.get("flags") or {}).get("case_unread")),
         "mean_output_tokens": float(np.mean(known_len)) if known_len else None,
         "length_reward_correlation": pearson(lengths, rewards),
     }

@@ -197,6 +197,12 @@ def _addon(s: Syndrome, drug: str) -> bool:
 
 
 _VIRAL = re.compile(r"\bviral|viruses\b", re.I)
+_PREGNANT = re.compile(r"(?<!not )(?<!non-)(?<!non )\bpregnant", re.I)
+
+
+def _says_pregnant(text: str) -> bool:
+    """The text calls the patient pregnant ('not pregnant', a condition of a regimen, does not)."""
+    return bool(_PREGNANT.search(text))
 _NO_ABX_WRONG = re.compile(r"end of the course|send cultures", re.I)
 
 
@@ -222,7 +228,7 @@ def check_reference(s: Syndrome, p: Patient, record: dict[str, Any]) -> list[Vio
     for a in p.allergies:
         if a not in safety:
             out.append(Violation("reference", f"safety step lacks the allergy '{a}'"))
-    if bool(p.pregnant) != ("pregnant" in safety) or bool(p.pregnant) != ("pregnant" in step("Clinical picture")):
+    if bool(p.pregnant) != _says_pregnant(safety) or bool(p.pregnant) != _says_pregnant(step("Clinical picture")):
         out.append(Violation("reference", f"pregnancy {p.pregnant} not stated as such in the steps"))
     regimen = step("Regimen choice")
     for med in p.current_medicines:

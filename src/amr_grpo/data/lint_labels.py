@@ -89,7 +89,7 @@ def kb_expectation(case: Case, syndrome: str | None) -> Expectation:
     if ctx.syndrome is None or not ctx.prescribed:
         return exp
     v = exp.check(case.prescription)
-    off_band = renal_mismatch(ctx.syndrome, _items(case.prescription), case.patient.renal_function())
+    off_band = renal_mismatch(ctx.syndrome, _items(case.prescription), ctx.case.patient.renal_function())
     if v.score == 5 and off_band:
         exp.decisions, exp.decision_why = frozenset({"Modify"}), f"renal dosing: {off_band[0].detail}"
     elif v.score == 5:
@@ -199,7 +199,7 @@ def lint_case(case: Case, truth: GroundTruth, where: str) -> tuple[bool, list[Fi
         return True, out
     v = exp.check(regimen)
     items = _items(regimen)
-    off_band = renal_mismatch(s, items, case.patient.renal_function())
+    off_band = renal_mismatch(s, items, exp.context.case.patient.renal_function())
     if v.unsafe:
         add("regimen_unsafe", "a regimen safe for this patient", v.unsafe[0], labelled=regimen)
     elif v.renal_unadjusted or off_band:

@@ -44,7 +44,8 @@ _SEX = [(re.compile(r"epididym|orchitis|prostat", re.I), "M"),
         (re.compile(r"chorioamnionitis|puerperal|post-?partum|abortion|vaginosis|pelvic inflammatory|vulvovagin|"
                     r"obstetric|^(?=.*\bcystitis\b)(?=.*\buncomplicated\b)", re.I), "F")]
 # first match wins: a stated age group before a syndrome's usual ages
-_AGES = [(re.compile(r"\belderly\b|\bolder\b|\bover 50\b|age > 50", re.I), (55, 88)),
+_AGES = [(re.compile(r"chorioamnionitis|puerperal|post-?partum|abortion|obstetric", re.I), PREGNANCY_AGES),
+         (re.compile(r"\belderly\b|\bolder\b|\bover 50\b|age > 50", re.I), (55, 88)),
          (re.compile(r"\byoung\b", re.I), (18, 35)),
          (re.compile(r"\bcopd\b", re.I), (50, 85)),
          (re.compile(r"meningitis", re.I), (18, 49)),  # adults under 50: "over 50" is its own entry

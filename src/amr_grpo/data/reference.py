@@ -3,7 +3,8 @@ the reference line, written from the case's ground truth so that every step agre
 
 The likely organisms follow the syndrome (bloody diarrhoea is invasive bacteria, a Centor score below 3 is mostly
 viral); the stewardship step never tells a patient who needs no antibiotic to finish a course or send cultures;
-the safety step names the renal function, allergy, pregnancy and interactions of this patient.
+the safety step names the renal function, allergy, pregnancy and interactions of this patient; the clinical picture
+states how ill the case shows the patient to be (the severity the case reader reads from its vital signs).
 Try it: amr-grpo synth -n 5 --seed 0 -o /tmp/cases.jsonl && head -c 1500 /tmp/cases.jsonl
 """
 
@@ -15,7 +16,7 @@ from amr_grpo.data.phrasing import Item, canonical_text, display_name
 from amr_grpo.output_format import STEP_TITLES, format_validation
 from amr_grpo.data.scenarios import Built, Ctx, brief, dose_line, names
 from amr_grpo.guidelines import Syndrome
-from amr_grpo.records import Patient
+from amr_grpo.records import Case, Patient
 
 _F = re.IGNORECASE
 # likely organisms by whole words of the syndrome's key and name: first match wins, specific before generic
@@ -135,8 +136,19 @@ def _lower_first(text: str) -> str:
     return text if text[1:2].isupper() else text[0].lower() + text[1:]
 
 
-def reference_text(ctx: Ctx, s: Syndrome, b: Built, diagnosis: str, setting: str, cite: str) -> tuple[str, str]:
-    """(reference validation, recommended regimen text)."""
+def severity_shown(case: Case) -> str:
+    """How ill the case shows the patient to be, as the clinical picture states it ('mild illness (haemodynamically
+    stable)', 'moderate illness (SBP 100)'), from the case reader's reading of it; '' when the case does not show
+    it (no vital signs, no stated severity)."""
+    if not case.severity:
+        return ""
+    signs = [x for x in case.severity_signs if not x.startswith("stated ")]
+    return f"{case.severity} illness" + (f" ({', '.join(signs)})" if signs else "")
+
+
+def reference_text(ctx: Ctx, s: Syndrome, b: Built, diagnosis: str, setting: str, cite: str,
+                   severity: str = "") -> tuple[str, str]:
+    """(reference validation, recommended regimen text); `severity` (severity_shown) joins the clinical picture."""
     p, rec = b.patient, b.recommended
     who = f"{p.age:g}-year-old " + ("pregnant woman" if p.pregnant else "man" if p.sex == "M" else "woman")
     link = "for" if "prophyla" in diagnosis.lower() else "with"
@@ -150,7 +162,7 @@ def reference_text(ctx: Ctx, s: Syndrome, b: Built, diagnosis: str, setting: str
                     ", ".join(f"{display_name(i.drug)} {i.days:g} days" for i in rec if i.days) + " as per guideline."
                     if days else "Duration follows the clinical response and source control.")
     texts = {
-        "Clinical picture": f"{who} {link} {_lower_first(diagnosis)}.",
+        "Clinical picture": f"{who} {link} {_lower_first(diagnosis)}" + (f"; {severity}." if severity else "."),
         "Pathogen and setting": f"{setting}; likely {pathogens(s)}.",
         "Regimen choice": b.notes.get("regimen", f"{names(rec)} is the guideline choice." if rec else ""),
         "Dose route frequency": b.notes.get("dose", dose),

@@ -25,12 +25,13 @@ from amr_grpo.data import scenarios_stewardship as stewardship
 from amr_grpo.data.notes import Note, render_note
 from amr_grpo.data.patients import Unfit
 from amr_grpo.data.phrasing import clinician_text
-from amr_grpo.data.reference import citation, reference_text
+from amr_grpo.data.reference import citation, reference_text, severity_shown
 from amr_grpo.data.regimens import with_weight
 from amr_grpo.data.scenarios import (Built, Ctx, approve, group_drugs, pregnancy_blocks, wrong_dose, wrong_duration,
                                      wrong_frequency, wrong_route)
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome
+from amr_grpo.reading import read_case
 from amr_grpo.records import Patient
 
 SHARES = {"Approve": 0.35, "Modify": 0.40, "Reject": 0.25}
@@ -139,14 +140,12 @@ def to_record(ctx: Ctx, case_id: str, s: Syndrome, b: Built, note: str | None = 
     diagnosis, setting = _diagnosis(ctx, s, b), _setting(ctx, s, b)
     prescription = _prescription(ctx, s, b)
     cite = citation(ctx, s, b)
-    reference, regimen = reference_text(ctx, s, b, diagnosis, setting, cite)
+    case = {"id": case_id, "patient": note if note is not None else b.patient.to_dict(), "diagnosis": diagnosis,
+            "setting": setting, "prescription": prescription}
+    reference, regimen = reference_text(ctx, s, b, diagnosis, setting, cite, severity_shown(read_case(case)))
     drugs = [i.drug for i in b.prescribed + (b.recommended or [])]
     return {
-        "id": case_id,
-        "patient": note if note is not None else b.patient.to_dict(),
-        "diagnosis": diagnosis,
-        "setting": setting,
-        "prescription": prescription,
+        **case,
         "decision": b.decision,
         "reference": reference,
         "recommended_regimen": regimen,

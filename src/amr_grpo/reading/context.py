@@ -151,9 +151,17 @@ def pipeline():
     return nlp
 
 
+# spaCy's tokenizer peels prefixes and suffixes off a whitespace-free run one character at a time, copying the rest
+# each time: a run of n symbols ('😀' x 20,000, the contract's largest field) costs O(n^2), minutes of CPU. No clinical
+# word is this long, so a longer run is cut by a space every MAX_RUN characters (a replacement: offsets hold).
+MAX_RUN = 64
+_LONG_RUN = re.compile(rf"\S{{{MAX_RUN}}}")
+
+
 def prepare_text(text: str) -> str:
-    """The text the matcher reads: same length as `text` (offsets hold), letter-hyphen-letter read as a space."""
-    return _LETTER_HYPHEN.sub(" ", text)
+    """The text the matcher reads: same length as `text` (offsets hold), letter-hyphen-letter read as a space, a
+    whitespace-free run longer than MAX_RUN cut by a space."""
+    return _LONG_RUN.sub(lambda m: m.group(0)[:-1] + " ", _LETTER_HYPHEN.sub(" ", text))
 
 
 def mentions(text: str) -> list[Mention]:

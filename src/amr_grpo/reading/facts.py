@@ -38,8 +38,8 @@ def _ev(field: str, value: object, text: str, m: re.Match[str] | tuple[int, int]
 # ---- age, sex, weight ----
 _SEX_WORD = r"(m|f|male|female|man|woman|boy|girl|gentleman|lady)"
 _AGE_SEX = re.compile(
-    rf"\b(\d{{1,3}})\s*(?:[- ]?(?:y|yo|y/o|y\.o\.?|yrs?|years?)(?:[- ]?old)?)?\s*[/,-]?\s*{_SEX_WORD}\b"
-    r"(?![/.]?\s*\d)", _F)
+    rf"(?<!\d\.)\b(\d{{1,3}})\s*(?:[- ]?(?:y|yo|y/o|y\.o\.?|yrs?|years?)(?:[- ]?old)?)?\s*[/,-]?\s*{_SEX_WORD}\b"
+    r"(?!/?\s*\d|\.\d)", _F)  # not the decimal of '100.4F'; a sentence may end after the sex ('52/F. 68kg')
 _SEX_AGE = re.compile(r"\b(m|f|male|female)\s*[/,]?\s*(\d{1,3})\s*(?:y|yo|yrs?|years?)\b", _F)
 _AGE = re.compile(r"\b(?:age[d]?\s*[:=]?\s*(\d{1,3})\b|(?<!for )(?<!since )(?<!x )(?<!past )(?<!last )"
                   r"(\d{1,3})\s*[- ]?(?:years?|yrs?|yo|y/o|y\.o\.|y(?=[- ,]|$))(?:[- ]?old|\s+of\s+age)?(?!\w))", _F)
@@ -273,7 +273,7 @@ _ARTICLE = re.compile(r"^(?:a|an|the|her|his|their|regular)\s+", _F)
 # a dose, a form or a frequency after a name marks it as a medicine ('Tiova inhaler', 'X 400 mg OD')
 _DOSED = re.compile(r"^(?:(?:tab|tabs|t|cap|caps|inj|syp|syr)\.?\s+\S+|\S+(?:\s+\S+)?\s+(?:\d|inhalers?|tablets?|"
                     r"od\b|bd\b|tds\b|hs\b|daily|infusion|drops?|injections?|patch))", _F)
-_DOSE_TAIL = re.compile(r"\s+(?:\d.*|(?:od|bd|tds|qid|hs|sos|prn|stat|daily|weekly|nightly|infusion|prophylaxis|"
+_DOSE_TAIL = re.compile(r"\s+(?:\d.*|(?:od|bd|tds|qid|hs|sos|prn|stat|daily|weekly|nightly|regularly|infusion|prophylaxis|"
                         r"inhalers?|tablets?|pills?|drops?|iv|po|sc|im)\b.*)$", _F)
 _NOT_MED = re.compile(r"\b(?:room\s+air|air|oxygen|o2|ventilat\w*|examination|admission|arrival|day|iv\s+fluids?|"
                       r"fluids|allerg\w*|nkda|crcl|e?gfr|creat\w*|weeks?|wks|kg|pregnan\w*|dialysis|mhd|"
@@ -290,6 +290,25 @@ _MED_LIKE = re.compile(
     r"erythropoietin|allopurinol|febuxostat|salbutamol|ondansetron|donepezil|mycophenolate|tacrolimus|"
     r"methotrexate|sertraline|midazolam|fentanyl|oxybutynin|tamsulosin|spironolactone|levothyroxine|thyroxine|"
     r"prednisolone|prednisone|hydroxychloroquine|amiodarone|apixaban|rivaroxaban|clopidogrel|atorvastatin)", _F)
+
+
+# current alcohol use: not a medicine, but what metronidazole (disulfiram-like reaction) and others interact with
+_ALCOHOL = re.compile(
+    r"\bdrinks\s+(?:alcohol|daily|regularly|heavily|\d)|\b(?:alcohol|ethanol)\s*(?:use|intake|consumption)?\s*"
+    r"[:=-]?\s*(?:daily|regular\w*|heavy|yes|current\w*|ongoing|\d)|\b(?:daily|regular|heavy|chronic|current|"
+    r"ongoing)\s+(?:alcohol|ethanol)(?:\s+(?:use|intake|consumption))?\b|\b(?:daily|regular|heavy)\s+drinker\b", _F)
+_NOT_NOW = re.compile(r"\b(?:no|not|denies|denied|quit|stopped|former|formerly|ex|past|h/o|abstinent|teetotal\w*)\b",
+                      _F)
+
+
+def alcohol_use(text: str) -> re.Match[str] | None:
+    """A statement of current alcohol use ('Drinks alcohol daily', 'Alcohol use: daily'); not one its clause
+    denies or puts in the past ('quit alcohol 2 years ago', 'no alcohol')."""
+    for m in _ALCOHOL.finditer(text):
+        clause = re.split(r"[.;,\n]", text[max(0, m.start() - 30):m.start()])[-1]
+        if not _NOT_NOW.search(clause):
+            return m
+    return None
 
 
 _STARTED = re.compile(r"(?:started|put|initiated|commenced|switched|shifted|changed|empirically|begun|placed)\s+o?$",
@@ -338,6 +357,8 @@ def medicines(text: str, parts: list[Section] | None = None) -> tuple[list[str],
         names = _med_items(m.group(1))
         if names and all(_MED_LIKE.search(n) for n in names):
             add(names, (m.start(), m.end()))
+    if m := alcohol_use(text):
+        add(["alcohol"], (m.start(), m.end()))
     if not meds and (m := _NO_MEDS.search(text)):
         spans.append(_ev("current_medicines", [], text, m))
     return meds, spans
@@ -353,7 +374,8 @@ def _med_clause_end(text: str, start: int) -> int:
 _COMORB = re.compile(r"\b(?:k/c/o|kco|k\.c\.o\.?|known\s+case\s+of|h/o|history\s+of|pmh\s*:|past\s+medical\s+history"
                      r"\s*(?::|is\s+notable\s+for)|co-?morbidit(?:y|ies)\s*[:=-])\s*:?\s*([^.;\n]+)", _F)
 _CULTURE = re.compile(r"\b(?:c/s|c\s*&\s*s|(?:urine|blood|sputum|pus|csf|wound|tracheal|stool)\s+cultures?"
-                      r"(?:\s+and\s+sensitivity)?|cultures?\s*(?::|grew|showed)|ast|sensitivity\s+report)\s*[:=-]?\s*"
+                      r"(?:\s+and\s+sensitivity)?|cultures?\s*(?::|grew|showed)|cultures?\s+(?:and\s+sensitivity\s+)?"
+                      r"report|ast\b|sensitivity\s+report)\s*[:=-]?\s*"
                       r"((?:grew|showed|positive|:)?[^\n]+?)(?=\.\s+(?-i:[A-Z])|\.?\s*$|\n)", _F)
 
 

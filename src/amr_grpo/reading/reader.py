@@ -257,9 +257,11 @@ def _dict_reading(d: dict[str, Any]) -> Reading:
         rest = {k: v for k, v in d.items() if not text_hit or k != text_hit[0]}
         if any(_lookup(rest, a) for a in PATIENT_ALIASES.values()):
             r.case.patient = _patient_from_dict(rest, r)
-    if r.text and r.case.severity is None:
-        r.case.severity, r.case.severity_signs, _ = severity.severity(r.text, mentions(r.text),
-                                                                       str(d.get("diagnosis") or ""))
+    dx_field = _lookup(d, ALIASES["diagnosis"])
+    dx_text = "" if dx_field is None else "; ".join(map(str, dx_field[1])) if isinstance(dx_field[1], (list, tuple)) \
+        else str(dx_field[1])
+    if dx_text or (r.text and r.case.severity is None):  # a diagnosis field's 'severely ill' counts with the note's signs
+        r.case.severity, r.case.severity_signs, _ = severity.severity(r.text or "", mentions(r.text or ""), dx_text)
     c = r.case
     for name in ("id", "diagnosis", "prescription", "setting", "syndrome"):
         hit = _lookup(d, ALIASES[name])

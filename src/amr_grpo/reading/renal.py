@@ -17,7 +17,7 @@ from amr_grpo.records import Patient
 _F = re.IGNORECASE
 _NUM = r"(\d{1,3}(?:\.\d+)?)"
 _LESS = r"(<|less\s+than|below|under)?\s*"
-_CRCL = re.compile(r"\b(?:crcl|cr\.?\s*cl|ccr|creatinine\s+clearance|clcr)\b\s*(?:\(\s*cockcroft[- ]gault\s*\)\s*)?"
+_CRCL = re.compile(r"\b(?:crcl|cr\.?\s*cl|ccr|creatinine\s+clearance|clcr)\b\s*(?:\(\s*(?:cockcroft[- ]gault|c-?g)\s*\)\s*)?"
                    r"(?:of|is|was|=|:|~|-|approx\.?|about|estimated\s+at)*\s*" + _LESS + _NUM, _F)
 _EGFR = re.compile(r"\be?gfr\b\s*(?:\([^)]*\)\s*)?(?:of|is|was|=|:|~|-|approx\.?|about)*\s*" + _LESS + _NUM, _F)
 _SCR = re.compile(

@@ -68,17 +68,15 @@ def severity(text: str, mentions: list[Mention], diagnosis: str = "") -> tuple[s
         if int(m.group(1)) >= 22:
             qsofa += 1
             sign(f"RR {m.group(1)}", m)
-    for m in _BP.finditer(text):
+    # the lowest systolic pressure the note gives: hypotension at any reading counts (qSOFA, shock)
+    if m := min(_BP.finditer(text), key=lambda x: int(x.group(1)), default=None):
         vitals = True
         sbp = int(m.group(1))
         if sbp < 90:
             severe = True
-            sign(f"SBP {sbp}", m)
-        elif sbp <= 100:
-            sign(f"SBP {sbp}", m)
         if sbp <= 100:
             qsofa += 1
-        break
+            sign(f"SBP {sbp}", m)
     if (m := _MAP.search(text)) and int(m.group(1)) < 65:
         severe = True
         sign(f"MAP {m.group(1)}", m)

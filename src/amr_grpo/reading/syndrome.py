@@ -84,6 +84,7 @@ _FEVER_DAYS = re.compile(r"\bday\s*(\d{1,2})\b|(?:fever|febrile)[^.;\n]{0,30}?(?
 _CENTOR = re.compile(r"\bcentor\s*(?:score)?\s*(?:of|is|was|=|:|-)?\s*(\d)", _F)
 _VIRAL = re.compile(r"\bviral\b|\bvirus\b|\binfluenza\b|\bcovid\b|\bdengue\b", _F)
 _BACTERIAL = re.compile(r"\bbacterial\b|\bpyogenic\b|\bpurulent\b|\bstreptococcal\b|\bgonococcal\b", _F)
+_ITEM_END = re.compile(r"[,;:\n(]|\b(?:and|with|plus)\b", _F)  # where one item of a diagnosis list ends
 _DIAGNOSED = re.compile(r"\b(?:diagnosed\s+(?:with|as)|diagnosis\s+(?:of|is|was)|(?:was|is)\s+consistent\s+with|"
                         r"in\s+keeping\s+with|suggestive\s+of|treated\s+as|managed\s+as)\s+([^.;\n]+)", _F)
 
@@ -175,7 +176,8 @@ def resolve(dx_mentions: list[Mention], note: str, setting: str | None, severity
     out = SyndromeReading(None)
     affirmed = [m for m in dx_mentions if m.label == "SYNDROME" and m.affirmed]
     out.candidates = _keys(kb, [m for m in dx_mentions if m.label == "SYNDROME"])
-    viral, bacterial = _VIRAL.search(diagnosis_text), _BACTERIAL.search(diagnosis_text)
+    current = _current_text(diagnosis_text, [m for m in dx_mentions if not m.affirmed])
+    viral, bacterial = _VIRAL.search(current), _BACTERIAL.search(current)
     kept: list[Mention] = []
     for m in affirmed:
         s = kb.syndrome(m.key[2:]) if m.key.startswith("s:") else None
@@ -231,10 +233,26 @@ def resolve(dx_mentions: list[Mention], note: str, setting: str | None, severity
     return out
 
 
+def _current_text(diagnosis: str, set_aside: list[Mention]) -> str:
+    """The diagnosis without the clauses of its negated, historical or hypothetical mentions: 'h/o viral URTI last
+    week' does not make today's sepsis viral."""
+    for m in set_aside:
+        i = diagnosis.find(m.text)
+        if i >= 0:
+            a = max((diagnosis.rfind(c, 0, i) for c in ";.\n"), default=-1) + 1
+            ends = [j for c in ";.\n" if (j := diagnosis.find(c, i + len(m.text))) >= 0]
+            b = min(ends, default=len(diagnosis))
+            diagnosis = diagnosis[:a] + " " * (b - a) + diagnosis[b:]
+    return diagnosis
+
+
 def _before(diagnosis: str, note: str, m: Mention) -> str:
-    """The two words before a mention (in the note it was found in, else in the diagnosis string)."""
+    """The two words before a mention in its own item of the diagnosis (in the note it was found in, else in the
+    diagnosis string): 'viral pneumonia' -> 'viral'; in 'viral URTI, sore throat' nothing qualifies the sore throat
+    (a comma, semicolon or 'and' ends the item before it)."""
     src = note if note[m.start:m.end] == m.text else diagnosis if diagnosis[m.start:m.end] == m.text else ""
-    return " ".join(src[:m.start].split()[-2:])
+    item = _ITEM_END.split(src[:m.start])[-1]
+    return " ".join(item.split()[-2:])
 
 
 def _group(kb, m: Mention) -> str:

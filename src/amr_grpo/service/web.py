@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from amr_grpo.errors import UserError
 from amr_grpo.judge.base import EvalRequest, JudgeError
 from amr_grpo.judge.contract import ErrorBody
+from amr_grpo.judge.rules.show import checklist_results
 from amr_grpo.metrics import METRIC_KEYS, all_metrics, rubric_version
 from amr_grpo.records import Case, Verdict
 from amr_grpo.service.body import parse
@@ -119,12 +120,14 @@ async def static(name: str) -> Response:
 async def guideline_checks(request: Request, case: Case, output: str, verdict: Verdict | None) -> dict[str, Any]:
     """The page's "guideline checks for this case" panel, one item per check: today the rules judge's verdict on the
     validation, metric by metric (reused when the service's judge is the rules judge). The panel renders whatever
-    items come here (app.js renderChecks), so the case's checklist items join them without a change to the page."""
+    items come here (app.js renderChecks); the case's checklist items follow, each stated or not by this validation
+    (a pitfall avoided or committed)."""
     if verdict is None or verdict.backend != "rules":
         verdict = await request.state.rules_judge.score(EvalRequest(case.to_dict(), output, None, METRIC_KEYS))
     names = {m.key: m.name for m in all_metrics()}
     items = [{"key": k, "label": names[k], "result": f"{s.score}/5", "detail": s.justification}
              for k, s in verdict.scores.items()]
+    items += await anyio.to_thread.run_sync(checklist_results, case.to_dict(), output)
     return {"source": f"rules judge, {rubric_version()}", "items": items}
 
 

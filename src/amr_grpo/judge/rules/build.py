@@ -19,6 +19,7 @@ from amr_grpo.judge.rules import checklist as checklist_mod
 from amr_grpo.judge.rules.checklist import tokens
 from amr_grpo.judge.rules.context import (
     ECHO_TOKENS,
+    MAX_FREQUENCIES,
     CaseContext,
     case_risks,
     find_syndrome,
@@ -73,7 +74,16 @@ def _cached_context(case_key: tuple[str, str], gt_key: tuple[str, str] | None) -
                    related_drugs=_related_drugs(ctx),
                    related_syndromes=_related_syndromes(ctx), _drug_risks=cache, _checks=checks,
                    allergy_groups=allergy_groups(" ; ".join(case.patient.allergies)), echo=(echo := _echo_grams(case)),
-                   echo_ends=frozenset((g[0], g[-1]) for g in echo))
+                   echo_ends=frozenset((g[0], g[-1]) for g in echo), max_frequencies=_frequency_budget(ctx))
+
+
+def _frequency_budget(ctx: CaseContext) -> int:
+    """How many distinct frequencies a validation of this case may name: those of the prescription and of the
+    regimen it recommends (a three-drug regimen with a wrongly timed drug has four), never fewer than
+    MAX_FREQUENCIES. More is a list of every frequency, not a reading of this prescription."""
+    regimen = next((o for o in ctx.options if o.kind == "ground truth"), ctx.options[0] if ctx.options else None)
+    intervals = {d.interval_h for d in ctx.prescribed} | {t.interval_h for t in (regimen.targets if regimen else ())}
+    return max(MAX_FREQUENCIES, len(intervals - {None}))
 
 
 def _echo_grams(case: Case) -> frozenset[tuple[str, ...]]:

@@ -241,11 +241,12 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
         if organisms or drugs:
             rows.append(_item("culture", "culture", "important", f"Reads the culture report: {p.cultures}.",
                               tuple(dict.fromkeys(organisms + [load_kb().drug(d).name for d in drugs]))))
-    if ctx.case.severity:
-        signs = ", ".join(ctx.case.severity_signs)
+    # the severity, by the signs the case shows (SBP 88, RR 30, CURB-65 0, confused): the words 'mild' or 'severe'
+    # alone are no reading of the case (a constant text can name them all), nor is the diagnosis's own 'severe'
+    if ctx.case.severity and (signs := [x for x in ctx.case.severity_signs if not x.startswith("stated ")]):
         rows.append(_item("severity", "severity", "important",
-                          f"Notes the severity: {ctx.case.severity}{f' ({signs})' if signs else ''}.",
-                          tuple([ctx.case.severity, *ctx.case.severity_signs])))
+                          f"Notes the severity: {ctx.case.severity} ({', '.join(signs)}).", tuple(signs),
+                          needles=_severity_needles(signs)))
 
     # the decision, the citation
     if expected:
@@ -291,6 +292,26 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
         serious=ctx.serious,
     )
     return checklist, tuple(m for _, m in rows)
+
+
+_SIGN_VALUE = re.compile(r"^(?P<name>[A-Za-z][\w-]*?)\s+(?P<value>\d+(?:\.\d+)?%?)$")
+_SIGN_LINKS = ("", "of", "is", "was", "score", "score of")  # 'CURB-65 0', 'CURB-65 of 0', 'CURB-65 score of 0'
+
+
+def _severity_needles(signs: list[str]) -> tuple[str, ...]:
+    """Each sign the severity rests on as clinicians write it: a value sign with the words that join a name to its
+    value ('CURB-65 of 0'); a sign read from words (shock, ventilated, altered mentation) by any of the reader's
+    words for it ('intubated', 'on noradrenaline', 'confused')."""
+    from amr_grpo.reading.context import SEVERITY_WORDS
+
+    out = []
+    for sign in signs:
+        if m := _SIGN_VALUE.match(sign):
+            out += [" ".join(x for x in (m["name"], link, m["value"]) if x) for link in _SIGN_LINKS]
+            continue
+        group = next((k for k, ws in SEVERITY_WORDS.items() if sign == k or sign in ws), None)
+        out += [sign, *SEVERITY_WORDS[group]] if group else [sign]
+    return tuple(dict.fromkeys(needle(e) for e in out))
 
 
 def _patient_facts(ctx: CaseContext) -> list[str]:

@@ -21,6 +21,7 @@ FIRST_TRIMESTER_END = 14.0  # weeks: the 1st trimester is weeks 1-13
 NEAR_TERM_WEEKS = 36.0  # from here "avoid near term" rules apply (nitrofurantoin at 38-42 weeks)
 RENAL_CONCERN = 60.0  # mL/min: below this a renal statement is expected even if no drug needs a change
 MAX_CHECKS = 256  # regimen checks remembered per case
+MAX_FREQUENCIES = 3  # the prescribed one and a two-drug regimen's are three; a list of every frequency is more
 ECHO_TOKENS = 12  # a run this long copied from the case (not its diagnosis or prescription) is an echo, not a reading
 _F = re.IGNORECASE
 _RENAL_DISEASE = re.compile(r"\bckd\b|\baki\b|dialysis|\bm?hd\b|renal\s+(?:failure|impairment|insufficiency)|"
@@ -114,6 +115,7 @@ class CaseContext:
     allergy_groups: frozenset[str] = frozenset()  # the allergy groups of the patient's allergies
     echo: frozenset[tuple[str, ...]] = frozenset()  # ECHO_TOKENS-grams of the case text a validation may not copy
     echo_ends: frozenset[tuple[str, str]] = frozenset()  # (first, last) token of each of them
+    max_frequencies: int = MAX_FREQUENCIES  # distinct frequencies a validation may name before they are a list
     _drug_risks: dict[tuple[str, str | None], tuple[Risk, ...]] = field(default_factory=dict, repr=False,
                                                                       compare=False)
     _checks: dict[tuple[Dose, ...] | None, RegimenCheck] = field(default_factory=dict, repr=False, compare=False)

@@ -42,7 +42,6 @@ MAX_UNRELATED_SYNDROMES = 2
 REGIMEN_CONFLICT = "the decision and the regimen disagree"
 MAX_DRUGS = 6  # naming more distinct drugs than this is a list, whatever they are
 MAX_DOSES = 5  # more distinct dose amounts than this is a list of doses, not a reading of the prescription
-MAX_FREQUENCIES = 3  # the prescribed one and a two-drug regimen's are three; a list of every frequency is more
 
 # A step that argues for the prescription as written, or against it: checked against the stated decision.
 _FOR = re.compile(r"\b(?:prescription|regimen)\s+(?:as\s+written\s+)?(?:is\s+)?(?:appropriate|correct|acceptable|"
@@ -120,7 +119,7 @@ def _stated_items(ctx: CaseContext, norm: str, low: str, named: set[str], rc: Re
     misstated: list[str] = []
     freq = frequency_needles()
     if ctx.value_evidence:  # only a case whose items name a frequency or a dose needs the list checks
-        if len({h for n, h in freq.items() if n in norm}) > MAX_FREQUENCIES:
+        if len({h for n, h in freq.items() if n in norm}) > ctx.max_frequencies:
             void.add("frequencies")
         if len(set(_DOSE_IN_NORM.findall(norm))) > MAX_DOSES:
             void.add("doses")

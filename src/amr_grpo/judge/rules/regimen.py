@@ -44,9 +44,20 @@ def _daily(mg: float | None, interval: float | None) -> float | None:
     return mg if interval == 0 else mg * 24.0 / interval
 
 
-def renally_adjusted(ctx: CaseContext, d: Dose, normal: Target | None) -> bool:
-    """A dose counts as adjusted when its daily amount is below the normal daily amount (the band's advice or any
-    reduction: ICMR Table 14.1 reduces the dose, lengthens the interval, or both)."""
+def renally_adjusted(ctx: CaseContext, d: Dose, normal: Target | None, band: Risk | None = None) -> bool:
+    """A dose counts as adjusted when its daily amount is at most what the renal band's advice gives ('15 mg/kg
+    q24h': 15 mg/kg a day); when the advice names no amount and interval, when it is below the normal daily amount
+    (any reduction: ICMR Table 14.1 reduces the dose, lengthens the interval, or both). The advice comes first: the
+    normal dose of a range ('15-20 mg/kg q8-12h') has a generous top, and 20 mg/kg q12h is no renal dose."""
+    advice = _advice_daily(band.value if band else "")
+    weight = ctx.case.patient.weight_kg
+    for value, ref in ((d.dose_mg, "mg"), (d.dose_mg_per_kg, "per_kg")):
+        daily, limit = _daily(value, d.interval_h), advice.get(ref)
+        if limit is None and weight:  # the advice in the other unit, at this patient's weight
+            limit = advice["per_kg"] * weight if ref == "mg" and advice.get("per_kg") else \
+                advice["mg"] / weight if ref == "per_kg" and advice.get("mg") else None
+        if daily is not None and limit is not None:
+            return daily <= limit * (1 + DOSE_TOLERANCE)
     for value, ref in ((d.dose_mg, "mg"), (d.dose_mg_per_kg, "per_kg"), (d.dose_units, "units")):
         if value is None:
             continue
@@ -57,6 +68,21 @@ def renally_adjusted(ctx: CaseContext, d: Dose, normal: Target | None) -> bool:
         if daily is not None and base is not None:
             return daily < base * (1 - DOSE_TOLERANCE)
     return False
+
+
+@lru_cache(maxsize=512)
+def _advice_daily(advice: str) -> dict[str, float]:
+    """{'mg' or 'per_kg': the daily amount} a renal band's advice gives ('500 mg q12h', '15 mg/kg q24h', 'at most
+    1 g q8h'); empty when it does not give both an amount and an interval ('redose by level', 'avoid')."""
+    m, iv = AMOUNT_RE.search(advice), _INTERVAL.search(advice)
+    if not m or not iv:
+        return {}
+    interval = float(iv.group(1)) if iv.group(1) else _NAMED_INTERVAL.get((iv.group(2) or "od").lower(), 24.0)
+    a = amount_from_match(m)
+    if a.per_day:
+        interval = 24.0
+    return {k: v for k, v in (("mg", _daily(a.mg, interval)), ("per_kg", _daily(a.mg_per_kg, interval)))
+            if v is not None}
 
 
 def _amounts(text: str) -> list:
@@ -140,7 +166,7 @@ def _compare(ctx: CaseContext, d: Dose, t: Target) -> tuple[list[str], list[str]
     faults: list[tuple[str, tuple[str, ...]]] = []
     name = d.drug or "?"
     renal = renal_adjust_due(ctx, d)
-    if renal and renally_adjusted(ctx, d, ctx.normal_target(name)):
+    if renal and renally_adjusted(ctx, d, ctx.normal_target(name), renal):
         pass  # an adjusted dose is judged by the renal check, not against the normal dose
     elif renal and renal.action == "adjust":  # what to say is the renal value: the checklist's renal item
         major.append(f"{name}: no renal adjustment ({renal.detail})")
@@ -230,7 +256,7 @@ def check_regimen(ctx: CaseContext, doses: tuple[Dose, ...] | None) -> RegimenCh
         return RegimenCheck(3, "no antibiotic; no guideline entry found to check it against")
     contra = tuple(r.detail for d in doses if d.drug for r in ctx.drug_risks(d.drug, d.route) if r.contraindicated)
     unadjusted = tuple(d.drug for d in doses if d.drug and (r := renal_adjust_due(ctx, d)) and r.action == "adjust"
-                       and not renally_adjusted(ctx, d, ctx.normal_target(d.drug)))
+                       and not renally_adjusted(ctx, d, ctx.normal_target(d.drug), r))
     over = tuple(d.drug for d in doses if d.drug and overdosed(ctx, d))
     safety = {"contraindicated": contra, "renal_unadjusted": unadjusted, "overdosed": over}
     if contra:

@@ -84,3 +84,26 @@ def checklist_table(cl: Checklist, where: str = "") -> Group:
     for i in cl.items:
         table.add_row(Text(i.importance, style=_STYLE.get(i.importance, "")), i.kind, i.text, ", ".join(i.evidence))
     return Group(head, table, Text("Research tool, not for clinical use.", style="dim"))
+
+
+def checklist_results(case: Any, output: str, truth: Any = None) -> list[dict[str, str]]:
+    """Each checklist item of the case with what this output does with it: an item is 'stated' or 'not stated' (with
+    the case's own content, as the rules judge reads it); a pitfall is 'avoided' or 'committed' (the regimen the
+    output puts forward gives the drug to avoid, or gives / withholds the antibiotic against the guideline)."""
+    from amr_grpo.judge.rules import case_context
+    from amr_grpo.judge.rules.reading import read
+
+    ctx = case_context(case, truth)
+    r = read(ctx, output)
+    endorsed = {d.drug for d in r.endorsed or ()}
+    out = []
+    for item in ctx.checklist.items:
+        if item.importance == "pitfall":
+            committed = (item.key[len("avoid:"):] in endorsed if item.key.startswith("avoid:")
+                         else bool(r.endorsed) if item.key == "no_antibiotic" else r.endorsed == ())
+            result = "committed" if committed else "avoided"
+        else:
+            result = "stated" if item.key in r.stated else "not stated"
+        detail = f"{item.importance}" + (f": {', '.join(item.evidence)}" if item.evidence else "")
+        out.append({"key": f"checklist:{item.key}", "label": item.text, "result": result, "detail": detail})
+    return out
