@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 from amr_grpo.cli import app
 from amr_grpo.data.prepare import PrepareOptions, prepare
 from amr_grpo.errors import UserError
-from amr_grpo.evaluate import evaluate, judge_config
-from amr_grpo.generation import GenerationSettings, Generator
+from amr_grpo.evaluation.evaluate import evaluate, judge_config
+from amr_grpo.evaluation.generation import GenerationSettings, Generator
 from amr_grpo.output_format import parse_validation
 from amr_grpo.metrics import METRIC_KEYS, WEIGHTS
-from amr_grpo.report import write_report
-from amr_grpo.summary import ROW_KEYS
+from amr_grpo.evaluation.report import write_report
+from amr_grpo.evaluation.summary import ROW_KEYS
 
 GEN = GenerationSettings(max_new_tokens=200, batch_size=4)
 

@@ -120,8 +120,8 @@ def test_serve_goes_on_past_the_probe_with_no_probe_or_a_judge_that_answers(monk
 
 
 def test_train_probes_the_judge_before_the_run_dir_or_the_model(data_dir, tmp_path, monkeypatch):
-    from amr_grpo.train_checks import check_environment
-    from amr_grpo.train_config import TrainConfig
+    from amr_grpo.train.checks import check_environment
+    from amr_grpo.train.config import TrainConfig
 
     for k in NO_KEYS:
         monkeypatch.delenv(k, raising=False)

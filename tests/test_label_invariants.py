@@ -12,12 +12,12 @@ from __future__ import annotations
 import pytest
 from synth_cases import cases
 
-from amr_grpo.data.dosing import renal_for
-from amr_grpo.data.label_checks import check_case
-from amr_grpo.data.phrasing import Item
+from amr_grpo.data.synth.dosing import renal_for
+from amr_grpo.data.synth.label_checks import check_case
+from amr_grpo.data.synth.phrasing import Item
 from amr_grpo.output_format import STEP_TITLES, format_validation
-from amr_grpo.data.scenarios import Ctx, group_drugs
-from amr_grpo.data.scenarios_stewardship import ADD_ON, rule_drugs
+from amr_grpo.data.synth.scenarios import Ctx, group_drugs
+from amr_grpo.data.synth.scenarios_stewardship import ADD_ON, rule_drugs
 from amr_grpo.guidelines import load_kb
 from amr_grpo.records import Patient
 

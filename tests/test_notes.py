@@ -19,7 +19,7 @@ import pytest
 from reader_gaps import GAPS, gaps_of, notes, read_back
 from synth_cases import cases
 
-from amr_grpo.data.notes import render_note
+from amr_grpo.data.synth.notes import render_note
 
 ROOT = Path(__file__).resolve().parents[1]
 

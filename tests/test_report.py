@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from amr_grpo.cli import app
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS, get_metric
-from amr_grpo.report import write_report
-from amr_grpo.summary import bootstrap, paired_bootstrap, summarize
+from amr_grpo.evaluation.report import write_report
+from amr_grpo.evaluation.summary import bootstrap, paired_bootstrap, summarize
 
 
 def _row(i: int, ca: int, other: int, reward: float, decision: str | None, gold: str, tokens: int,
@@ -189,8 +189,8 @@ def test_report_imports_nothing_from_training():
     import sys
 
     # a fresh interpreter: report (and the CLI module that wraps it) must not pull in torch, transformers or TRL
-    code = ("import sys, amr_grpo.report, amr_grpo.summary; "
-            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'amr_grpo.train') if m in sys.modules))")
+    code = ("import sys, amr_grpo.evaluation.report, amr_grpo.evaluation.summary; "
+            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'amr_grpo.train.main') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

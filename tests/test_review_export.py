@@ -164,7 +164,7 @@ def test_also_adds_an_llm_judges_verdicts_on_the_same_outputs(tmp_path, monkeypa
 
     from fake_openai import FakeOpenAI
 
-    from amr_grpo.evaluate import evaluate, judge_config
+    from amr_grpo.evaluation.evaluate import evaluate, judge_config
 
     run = build_evaluate_run(tmp_path)
     monkeypatch.setenv("FAKE_JUDGE_KEY", "k")

@@ -1,4 +1,4 @@
-"""Reward functions (amr_grpo.rewards) on literal completions, against real judges: the rules judge, and the LLM
+"""Reward functions (amr_grpo.train.rewards) on literal completions, against real judges: the rules judge, and the LLM
 judge talking to the fake OpenAI-compatible server over loopback HTTP. Called exactly as TRL calls them: every
 function of a batch gathered on one event loop, with the dataset columns, trainer_state and log_metric."""
 
@@ -13,7 +13,7 @@ from transformers import TrainerState
 
 from amr_grpo.judge.config import JudgeConfig
 from amr_grpo.metrics import METRIC_KEYS, PRIORITY_KEYS
-from amr_grpo.rewards import RewardPipeline, format_score
+from amr_grpo.train.rewards import RewardPipeline, format_score
 
 CASE = {
     "id": "t1",

@@ -19,11 +19,11 @@ from synth_cases import cases as generated
 from typer.testing import CliRunner
 
 from amr_grpo.cli import app
-from amr_grpo.data.dosing import renal_adjust, renal_for
-from amr_grpo.data.phrasing import Item, clinician_text
-from amr_grpo.data.regimens import daily_cap, examples
-from amr_grpo.data.scenarios import ISSUE_CODES
-from amr_grpo.data.synth import generate
+from amr_grpo.data.synth.dosing import renal_adjust, renal_for
+from amr_grpo.data.synth.phrasing import Item, clinician_text
+from amr_grpo.data.synth.regimens import daily_cap, examples
+from amr_grpo.data.synth.scenarios import ISSUE_CODES
+from amr_grpo.data.synth.generate import generate
 from amr_grpo.guidelines import load_kb, parse_prescription
 from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Patient
@@ -410,7 +410,7 @@ def test_output_does_not_depend_on_the_process_hash_seed(tmp_path):
     import subprocess
     import sys
 
-    from amr_grpo.data.synth import write_cases
+    from amr_grpo.data.synth.generate import write_cases
 
     write_cases(80, 5, tmp_path / "here.jsonl")
     env = dict(os.environ, PYTHONHASHSEED="12345")  # another string-hash order: set iteration would show here

@@ -25,8 +25,8 @@ from amr_grpo.cli import app
 from amr_grpo.data.prepare import PrepareOptions, prepare
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS
-from amr_grpo.train import main, truncate_metrics
-from amr_grpo.train_config import TrainConfig
+from amr_grpo.train.main import main, truncate_metrics
+from amr_grpo.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "assets" / "tiny-policy"
@@ -270,7 +270,7 @@ def test_missing_judge_key_fails_at_start_naming_the_variable(data_dir, tmp_path
     ("model.load_in_4bit=true", "bitsandbytes"), ("grpo.use_vllm=true", "vllm"), ("model.use_unsloth=true", "unsloth")])
 def test_gpu_recipe_without_its_package_is_an_error_not_a_16gb_surprise(data_dir, tmp_path, override, package):
     """On CUDA (cuda=True), a missing package is an error naming the install command, never a silent fallback."""
-    from amr_grpo.train_checks import check_environment, has_package
+    from amr_grpo.train.checks import check_environment, has_package
 
     if has_package(package):
         pytest.skip(f"{package} is installed here")
@@ -319,7 +319,7 @@ def recipe_cfg(name: str, data_dir: Path, *overrides: str) -> TrainConfig:
 
 
 def test_plan_of_the_seed_recipe_fits_one_free_tier_day(data_dir):
-    from amr_grpo.train_plan import make_plan, render
+    from amr_grpo.train.plan import make_plan, render
 
     p = make_plan(recipe_cfg("llama31-8b-lora.yaml", data_dir), prompts=480)
     # 480 prompts, 2 completions a step of 1 prompt: 480 steps an epoch x 3 epochs = 1,440 steps, 2,880 completions
@@ -333,7 +333,7 @@ def test_plan_of_the_seed_recipe_fits_one_free_tier_day(data_dir):
 
 
 def test_plan_says_where_the_daily_quota_runs_out(data_dir):
-    from amr_grpo.train_plan import make_plan, render
+    from amr_grpo.train.plan import make_plan, render
 
     cfg = recipe_cfg("llama31-8b-lora.yaml", data_dir, "judge.every_n_steps=10", "judge.group_mode=false")
     p = make_plan(cfg, prompts=480)
@@ -350,7 +350,7 @@ def test_plan_says_where_the_daily_quota_runs_out(data_dir):
 
 
 def test_plan_counts_processes_and_sums_endpoints(data_dir, monkeypatch):
-    from amr_grpo.train_plan import make_plan, render
+    from amr_grpo.train.plan import make_plan, render
 
     monkeypatch.setenv("KEY_A", "a")
     monkeypatch.delenv("KEY_B", raising=False)
@@ -387,7 +387,7 @@ def _judge_ledger(latencies: list[float], endpoint: str, model: str = "m") -> di
 
 def test_a_resumed_runs_ledger_has_the_percentiles_of_all_its_calls(tmp_path):
     from amr_grpo.judge.ledger import Ledger
-    from amr_grpo.train_ledger import LEDGER, RunLedger
+    from amr_grpo.train.ledger import LEDGER, RunLedger
 
     before, after = [0.1, 0.2, 0.3, 0.4], [1.0, 2.0, 3.0, 4.0]  # call seconds before the kill, then after --resume
     first = RunLedger(tmp_path, 0, lambda: {"judge": _judge_ledger(before, "groq-a"), "stats": {"completions": 8}})
@@ -414,7 +414,7 @@ def test_a_resumed_runs_ledger_has_the_percentiles_of_all_its_calls(tmp_path):
 
 
 def test_the_ranks_ledgers_add_up_as_one(tmp_path):
-    from amr_grpo.train_ledger import LEDGER, RunLedger
+    from amr_grpo.train.ledger import LEDGER, RunLedger
 
     RunLedger(tmp_path, 1, lambda: {"judge": _judge_ledger([1.0, 2.0, 3.0, 4.0], "groq-a")}).flush(3)
     RunLedger(tmp_path, 0, lambda: {"judge": _judge_ledger([0.1, 0.2, 0.3, 0.4], "groq-a")}).flush(3)

@@ -17,7 +17,7 @@ from amr_grpo.data.prompts import render_prompt_text
 from amr_grpo.errors import UserError
 from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Decision
-from amr_grpo.validate import Validator, to_case
+from amr_grpo.evaluation.validate import Validator, to_case
 
 CASE = CASES[0]  # a case the tiny LM was fitted to answer with VALIDATION
 OTHER_CASES = [

@@ -24,7 +24,7 @@ from test_report import BASE, TRAINED, _write_run
 from tiny_lm import built_lm  # noqa: F401  (fixture)
 
 from amr_grpo.metrics import METRIC_KEYS
-from amr_grpo.report import write_report
+from amr_grpo.evaluation.report import write_report
 from amr_grpo.service.app import create_app
 from amr_grpo.service.settings import Settings
 

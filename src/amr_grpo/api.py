@@ -101,8 +101,8 @@ def evaluate_model(model: str | Path | None, data_dir: str | Path, out_dir: str 
     `judge` is a backend name or a JudgeConfig; `generation` holds GenerationSettings fields (max_new_tokens,
     batch_size, do_sample, temperature, top_p, top_k, seed, progress). With model=None, `outputs` names an
     earlier results.jsonl to rescore. Ctrl-C keeps the finished rows; resume=True continues."""
-    from amr_grpo.evaluate import evaluate
-    from amr_grpo.generation import GenerationSettings
+    from amr_grpo.evaluation.evaluate import evaluate
+    from amr_grpo.evaluation.generation import GenerationSettings
 
     unknown = set(generation) - set(GenerationSettings.__dataclass_fields__)
     if unknown:

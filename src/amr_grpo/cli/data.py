@@ -111,7 +111,7 @@ def synth(
                                               "slip, ward or ED note, discharge summary) instead of fields.")] = 0.25,
 ) -> None:
     """Synthetic prescription cases from the guideline knowledge base (Approve / Modify / Reject), as JSONL."""
-    from amr_grpo.data.synth import write_cases
+    from amr_grpo.data.synth.generate import write_cases
 
     check_output_file(out)
     counts = write_cases(n, seed, out, notes)

@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from amr_grpo.data.label_checks import check_loading, check_spectrum, renal_mismatch
+from amr_grpo.data.synth.label_checks import check_loading, check_spectrum, renal_mismatch
 from amr_grpo.data.normalize import FieldProblems, normalize, parse_map
-from amr_grpo.data.phrasing import Item
+from amr_grpo.data.synth.phrasing import Item
 from amr_grpo.data.readers import read_records
-from amr_grpo.data.regimens import daily_cap
-from amr_grpo.data.scenarios import group_drugs
+from amr_grpo.data.synth.regimens import daily_cap
+from amr_grpo.data.synth.scenarios import group_drugs
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.reading import read_case, read_ground_truth

@@ -5,7 +5,7 @@ all six metrics with the configured judge, and writes:
   results.jsonl  {id, prompt, output, decision, gold_decision, scores: {k: {score, justification}},
                   weighted_reward, flags, parse_ok, output_tokens, judge_error}, appended batch by batch
   run.json       the run's settings (model, data, split, judge, decoding), which --resume checks
-  summary.json   written last: run details, amr_grpo.summary numbers (means with bootstrap 95% CIs, decision
+  summary.json   written last: run details, amr_grpo.evaluation.summary numbers (means with bootstrap 95% CIs, decision
                  accuracy, per-class F1, confusion matrix, parse failures, lengths) and the judge ledger.
 Cheap checks (options, split, judge key, model path), then one request to an LLM judge (amr_grpo.judge.probe),
 come before the model loads. Ctrl-C keeps the rows written so far (results.jsonl without summary.json = an
@@ -27,12 +27,12 @@ from typing import Any
 
 from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
-from amr_grpo.generation import GenerationSettings, Generator
+from amr_grpo.evaluation.generation import GenerationSettings, Generator
 from amr_grpo.judge.base import EvalRequest, JudgeError
 from amr_grpo.metrics import METRIC_KEYS, rubric_version
 from amr_grpo.preflight import check_generation, check_judge_key, check_model_path
 from amr_grpo.records import Verdict
-from amr_grpo.summary import read_results, summarize
+from amr_grpo.evaluation.summary import read_results, summarize
 
 SPLITS = ("train", "val", "test")
 SCORE_CHUNK = 64  # outputs scored (and written) at once when rescoring; generating, one generation batch

@@ -3,7 +3,7 @@
 Used by `amr-grpo evaluate` and the Validator. Prompts are plain strings or chat messages
 ([{"role", "content"}]); chat messages go through the tokenizer's chat template when it has one.
 Greedy by default; sampling is a setting. Left padding, so every row of a batch ends where generation starts.
-Try it: python -m amr_grpo.generation assets/tiny-policy "Patient: F 30y; Diagnosis: cystitis"
+Try it: python -m amr_grpo.evaluation.generation assets/tiny-policy "Patient: F 30y; Diagnosis: cystitis"
 """
 
 from __future__ import annotations
@@ -152,6 +152,6 @@ class Generator:
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
-        sys.exit("usage: python -m amr_grpo.generation MODEL PROMPT")
+        sys.exit("usage: python -m amr_grpo.evaluation.generation MODEL PROMPT")
     g = Generator.from_pretrained(sys.argv[1], max_new_tokens=256)
     sys.stdout.write(g.generate([[{"role": "user", "content": sys.argv[2]}]])[0].text + "\n")

@@ -2,7 +2,7 @@
 CSV and LaTeX, every plot as PNG, SVG and PDF.
 
 A pure function of saved files: reads each RESULTS_DIR's results.jsonl (the numbers are recomputed from the rows
-with amr_grpo.summary, so the report never disagrees with them) and summary.json (run details, judge ledger),
+with amr_grpo.evaluation.summary, so the report never disagrees with them) and summary.json (run details, judge ledger),
 plus the training metrics JSONL; imports nothing from training or torch. Any number of runs side by side: base vs
 trained, rules judge vs LLM judge on the same outputs. What it says: warnings first (runs over different cases
 or splits, a model that gives one decision for 90% of cases, an interrupted run), per-metric scores with 95% CIs,
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amr_grpo import report_plots as plots
+from amr_grpo.evaluation import report_plots as plots
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS, get_metric
-from amr_grpo.report_checks import Baseline, read_baselines, warnings_for
-from amr_grpo.report_render import Block, render_html, render_markdown
-from amr_grpo.summary import DECISIONS, paired_bootstrap, read_results, summarize
+from amr_grpo.evaluation.report_checks import Baseline, read_baselines, warnings_for
+from amr_grpo.evaluation.report_render import Block, render_html, render_markdown
+from amr_grpo.evaluation.summary import DECISIONS, paired_bootstrap, read_results, summarize
 
 __all__ = ["Baseline", "Block", "Run", "build", "load_run", "read_baselines", "write_report"]
 

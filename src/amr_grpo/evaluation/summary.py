@@ -5,7 +5,7 @@ same cases.
 
 Pure (numpy only): `amr-grpo evaluate` writes its summary.json with it and `amr-grpo report` recomputes the
 same numbers from results.jsonl, so a report never disagrees with the rows it shows.
-Try it: python -m amr_grpo.summary runs/eval-base/results.jsonl
+Try it: python -m amr_grpo.evaluation.summary runs/eval-base/results.jsonl
 """
 
 from __future__ import annotations
@@ -174,5 +174,5 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m amr_grpo.summary RESULTS_JSONL")
+        sys.exit("usage: python -m amr_grpo.evaluation.summary RESULTS_JSONL")
     sys.stdout.write(json.dumps(summarize(read_results(sys.argv[1])), indent=2) + "\n")

@@ -19,7 +19,7 @@ from typing import Any
 
 from amr_grpo.data.prompts import render_prompt, render_prompt_text
 from amr_grpo.errors import UserError
-from amr_grpo.generation import Generation, GenerationSettings, Generator, Prompt
+from amr_grpo.evaluation.generation import Generation, GenerationSettings, Generator, Prompt
 from amr_grpo.output_format import parse_validation
 from amr_grpo.reading import read_case
 from amr_grpo.records import Case, Validation

@@ -106,7 +106,7 @@ def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 # ---------------------------------------------------------------------------------------------- evaluate runs
 
 def _from_run(path: Path) -> list[Candidate]:
-    from amr_grpo.summary import read_results
+    from amr_grpo.evaluation.summary import read_results
 
     rows = read_results(path / "results.jsonl")
     meta = json.loads((path / "summary.json").read_text(encoding="utf-8")) if (path / "summary.json").is_file() else {}

@@ -19,7 +19,7 @@ from pathlib import Path
 from amr_grpo.config import ConfigError
 from amr_grpo.errors import UserError
 from amr_grpo.preflight import check_judge_key
-from amr_grpo.train_config import TrainConfig
+from amr_grpo.train.config import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout an editable install runs from
 BUNDLED_POLICY = "assets/tiny-policy"

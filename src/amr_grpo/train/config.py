@@ -96,7 +96,7 @@ class TrainConfig:
 def load_train_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """TrainConfig from defaults, then the recipe at `path`, then dotted key=value overrides; checked whole
     (train_checks.check_config) so a mistake is one line before anything heavy runs."""
-    from amr_grpo.train_checks import check_config
+    from amr_grpo.train.checks import check_config
 
     cfg = load(TrainConfig, path, overrides)
     check_config(cfg)

@@ -29,7 +29,7 @@ from amr_grpo.judge.ledger import Ledger
 
 RANK_DIR = "judge_ledger_ranks"
 LEDGER = "judge_ledger.json"
-JUDGE_SECTIONS = ("judge", "rules")  # amr_grpo.rewards.RewardPipeline.ledger(): each an engine Ledger's to_dict()
+JUDGE_SECTIONS = ("judge", "rules")  # amr_grpo.train.rewards.RewardPipeline.ledger(): each an engine Ledger's to_dict()
 
 
 def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amr_grpo.errors import UserError
-from amr_grpo.train_config import TrainConfig
+from amr_grpo.train.config import TrainConfig
 
 SAMPLE_PROMPTS = 16  # prompts whose judge calls are rendered to estimate tokens per call
 

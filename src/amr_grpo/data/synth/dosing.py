@@ -7,7 +7,7 @@ Item, or returns None when the text does not give one dose and one interval (a r
 that drug at that CrCl rather than guess. A "review" band ("reduce the dose", "monitor levels") is never read as the
 usual dose, and a drug the knowledge base holds no renal data for is not given below CrCl 60.
 A loading dose is not reduced; a single (pre-incision, stat) dose is given in full.
-Try it: python -c "from amr_grpo.data.dosing import *; from amr_grpo.data.phrasing import Item; print(renal_for(Item('piperacillin-tazobactam', 'IV', 6, 4500), 25))"
+Try it: python -c "from amr_grpo.data.synth.dosing import *; from amr_grpo.data.synth.phrasing import Item; print(renal_for(Item('piperacillin-tazobactam', 'IV', 6, 4500), 25))"
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from amr_grpo.data.phrasing import Item, dose_text
+from amr_grpo.data.synth.phrasing import Item, dose_text
 from amr_grpo.guidelines import RenalBand, load_kb
 from amr_grpo.guidelines.text import AMOUNT_RE, amount_from_match
 

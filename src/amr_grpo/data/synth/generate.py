@@ -20,14 +20,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from amr_grpo.data import scenarios_safety as safety
-from amr_grpo.data import scenarios_stewardship as stewardship
-from amr_grpo.data.notes import Note, render_note
-from amr_grpo.data.patients import Unfit
-from amr_grpo.data.phrasing import clinician_text
-from amr_grpo.data.reference import citation, reference_text
-from amr_grpo.data.regimens import with_weight
-from amr_grpo.data.scenarios import (Built, Ctx, approve, group_drugs, pregnancy_blocks, wrong_dose, wrong_duration,
+from amr_grpo.data.synth import scenarios_safety as safety
+from amr_grpo.data.synth import scenarios_stewardship as stewardship
+from amr_grpo.data.synth.notes import Note, render_note
+from amr_grpo.data.synth.patients import Unfit
+from amr_grpo.data.synth.phrasing import clinician_text
+from amr_grpo.data.synth.reference import citation, reference_text
+from amr_grpo.data.synth.regimens import with_weight
+from amr_grpo.data.synth.scenarios import (Built, Ctx, approve, group_drugs, pregnancy_blocks, wrong_dose, wrong_duration,
                                      wrong_frequency, wrong_route)
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome

@@ -13,7 +13,7 @@ Each check reads one record of `amr-grpo synth` and its structured patient, and 
   infection; Modify: the infection's own drugs given wrongly or unsafely; Approve: the guideline regimen);
 - reference: the reference's steps agree with the decision and with the case facts (CrCl, allergy, pregnancy,
   likely organisms, stewardship, interaction effects).
-Try it: python -m amr_grpo.data.label_checks data/cases.jsonl
+Try it: python -m amr_grpo.data.synth.label_checks data/cases.jsonl
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amr_grpo.data.dosing import LOAD_KEPT, RENAL_CONCERN_CRCL, renal_for
-from amr_grpo.data.patients import PREGNANCY_AGES, profile_for
-from amr_grpo.data.phrasing import Item
-from amr_grpo.data.regimens import daily_cap, loading_dose
-from amr_grpo.data.scenarios import group_drugs
+from amr_grpo.data.synth.dosing import LOAD_KEPT, RENAL_CONCERN_CRCL, renal_for
+from amr_grpo.data.synth.patients import PREGNANCY_AGES, profile_for
+from amr_grpo.data.synth.phrasing import Item
+from amr_grpo.data.synth.regimens import daily_cap, loading_dose
+from amr_grpo.data.synth.scenarios import group_drugs
 from amr_grpo.guidelines import Regimen, Syndrome, load_kb, parse_prescription
 from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Patient

@@ -17,7 +17,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from amr_grpo.data.scenarios import Built
+from amr_grpo.data.synth.scenarios import Built
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.reading.renal import cockcroft_gault
 from amr_grpo.records import Patient

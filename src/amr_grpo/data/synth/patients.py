@@ -8,7 +8,7 @@ young" a man of 18-35, a "no comorbidity" patient has none at all (no background
 long-term medicine), "with Pseudomonas risk" names the risk (bronchiectasis, recent IV antibiotics ...). A scenario
 that the profile cannot hold (a pregnant COPD patient, renal impairment without comorbidity) raises Unfit, so the
 generator tries another syndrome rather than bend a fact. Only the `random.Random` passed in is used.
-Try it: python -c "import random; from amr_grpo.data.patients import make_patient; print(make_patient(random.Random(0), 'cap_opd_no_comorbidity', 'Community-acquired pneumonia, outpatient, no comorbidity'))"
+Try it: python -c "import random; from amr_grpo.data.synth.patients import make_patient; print(make_patient(random.Random(0), 'cap_opd_no_comorbidity', 'Community-acquired pneumonia, outpatient, no comorbidity'))"
 """
 
 from __future__ import annotations

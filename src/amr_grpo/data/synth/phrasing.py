@@ -4,7 +4,7 @@ the loading dose written first where the guideline gives one ("1 g IV stat, then
 
 Every phrasing here is one the knowledge base's `parse_prescription` reads back to the same drug, dose, route,
 frequency and duration (tests/test_synth.py checks it on every generated case).
-Try it: python -c "import random; from amr_grpo.data.phrasing import Item, clinician_text; print(clinician_text([Item('amoxicillin', 'PO', 8, 1000, days=5)], random.Random(0)))"
+Try it: python -c "import random; from amr_grpo.data.synth.phrasing import Item, clinician_text; print(clinician_text([Item('amoxicillin', 'PO', 8, 1000, days=5)], random.Random(0)))"
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from amr_grpo.data.phrasing import Item, canonical_text, display_name
+from amr_grpo.data.synth.phrasing import Item, canonical_text, display_name
 from amr_grpo.output_format import STEP_TITLES, format_validation
-from amr_grpo.data.scenarios import Built, Ctx, brief, dose_line, names
+from amr_grpo.data.synth.scenarios import Built, Ctx, brief, dose_line, names
 from amr_grpo.guidelines import Syndrome
 from amr_grpo.records import Patient
 

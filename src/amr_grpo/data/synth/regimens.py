@@ -2,7 +2,7 @@
 pick a route for "PO/IV", keep the guideline's loading dose and daily maximum, check an Item against a regimen item,
 and find an example dose for any drug (from the syndrome regimens, else from the drug's adult-dose text read by the
 prescription parser).
-Try it: python -c "from amr_grpo.data.regimens import examples; print(examples('ciprofloxacin'))"
+Try it: python -c "from amr_grpo.data.synth.regimens import examples; print(examples('ciprofloxacin'))"
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from amr_grpo.data.phrasing import Item
+from amr_grpo.data.synth.phrasing import Item
 from amr_grpo.guidelines import Regimen, RegimenItem, Syndrome, load_kb, parse_prescription
 
 # A regimen's `when` that is an editor's note rather than a clinical condition; and conditions too vague to state

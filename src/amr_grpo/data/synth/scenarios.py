@@ -11,7 +11,7 @@ treatment, an empiric Reserve drug, an unrelated drug); Modify when the drugs be
 wrongly (dose, frequency, duration, route, renal dose, prolonged prophylaxis, de-escalation due, the regimen of
 another setting of the same infection, an unneeded add-on) or a guideline drug this patient must not take
 (allergy, pregnancy, interaction, renal) has a safe alternative; Approve otherwise.
-Try it: python -c "import random; from amr_grpo.data.scenarios import *; print(BUILDERS['renal_adjustment_missed'](Ctx(random.Random(1)), load_kb().syndrome('pyelonephritis')))"
+Try it: python -c "import random; from amr_grpo.data.synth.scenarios import *; print(BUILDERS['renal_adjustment_missed'](Ctx(random.Random(1)), load_kb().syndrome('pyelonephritis')))"
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-from amr_grpo.data.dosing import renal_for
-from amr_grpo.data.patients import make_patient, profile_for
-from amr_grpo.data.phrasing import Item, display_name, dose_text, freq_canonical, load_canonical
-from amr_grpo.data.regimens import condition_kind, examples, guideline_items, items_of, matches, syndrome_drugs, usable
+from amr_grpo.data.synth.dosing import renal_for
+from amr_grpo.data.synth.patients import make_patient, profile_for
+from amr_grpo.data.synth.phrasing import Item, display_name, dose_text, freq_canonical, load_canonical
+from amr_grpo.data.synth.regimens import condition_kind, examples, guideline_items, items_of, matches, syndrome_drugs, usable
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.records import Patient
 

@@ -1,17 +1,17 @@
 """Safety scenarios for synthetic cases: renal dose missed, a drug to avoid at this CrCl, allergy, pregnancy and
 interaction conflicts. A conflict with a guideline drug of the syndrome calls for Modify (use the safe alternative);
 a conflicting drug with no place in this infection (no regimen of the syndrome or its group) calls for Reject.
-Try it: python -c "import random; from amr_grpo.data.scenarios import Ctx; from amr_grpo.data.scenarios_safety import *; from amr_grpo.guidelines import load_kb; print(allergy_modify(Ctx(random.Random(0)), load_kb().syndrome('animal bite')))"
+Try it: python -c "import random; from amr_grpo.data.synth.scenarios import Ctx; from amr_grpo.data.synth.scenarios_safety import *; from amr_grpo.guidelines import load_kb; print(allergy_modify(Ctx(random.Random(0)), load_kb().syndrome('animal bite')))"
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from amr_grpo.data.dosing import renal_for
-from amr_grpo.data.phrasing import Item, display_name
-from amr_grpo.data.regimens import condition_kind, examples, items_of, usable
-from amr_grpo.data.scenarios import (Built, Ctx, _allergy_text, dose_line, dosed, first_safe, group_drugs, names,
+from amr_grpo.data.synth.dosing import renal_for
+from amr_grpo.data.synth.phrasing import Item, display_name
+from amr_grpo.data.synth.regimens import condition_kind, examples, items_of, usable
+from amr_grpo.data.synth.scenarios import (Built, Ctx, _allergy_text, dose_line, dosed, first_safe, group_drugs, names,
                                      patient, pregnancy_blocks, pregnancy_possible, problems, quiet_meds, setting_of)
 from amr_grpo.guidelines import Syndrome
 

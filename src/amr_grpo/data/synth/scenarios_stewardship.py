@@ -3,7 +3,7 @@ or regimen wrong for the syndrome or setting, an add-on the guideline says not t
 prolonged past closure, de-escalation due on day 3 (narrowed to a regimen the guideline gives for the same
 infection, so the spectrum the infection needs is kept: anaerobes for intra-abdominal infection, oral vancomycin
 for C. difficile).
-Try it: python -c "import random; from amr_grpo.data.scenarios import Ctx; from amr_grpo.data.scenarios_stewardship import *; from amr_grpo.guidelines import load_kb; print(no_antibiotic(Ctx(random.Random(0)), load_kb().syndrome('viral URTI')))"
+Try it: python -c "import random; from amr_grpo.data.synth.scenarios import Ctx; from amr_grpo.data.synth.scenarios_stewardship import *; from amr_grpo.guidelines import load_kb; print(no_antibiotic(Ctx(random.Random(0)), load_kb().syndrome('viral URTI')))"
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from amr_grpo.data.patients import profile_for
-from amr_grpo.data.phrasing import Item, display_name
-from amr_grpo.data.regimens import condition_kind, examples, items_of, syndrome_drugs, usable
-from amr_grpo.data.scenarios import (BROAD, MISUSED_IV, MISUSED_PO, Built, Ctx, brief, decision_for, first_safe,
+from amr_grpo.data.synth.patients import profile_for
+from amr_grpo.data.synth.phrasing import Item, display_name
+from amr_grpo.data.synth.regimens import condition_kind, examples, items_of, syndrome_drugs, usable
+from amr_grpo.data.synth.scenarios import (BROAD, MISUSED_IV, MISUSED_PO, Built, Ctx, brief, decision_for, first_safe,
                                      group_drugs, names, patient, problems, quiet_meds, setting_of)
 from amr_grpo.guidelines import Regimen, Syndrome
 
