@@ -7,6 +7,7 @@ before any model loads. Every recipe loads; the CLI prints the resolved config."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from amr_grpo.cli import app
 from amr_grpo.data.prepare import PrepareOptions, prepare
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS
-from amr_grpo.train.main import main, truncate_metrics
+from amr_grpo.train.main import OUR_GRPO_FIELDS, main, training_args, truncate_metrics
 from amr_grpo.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,6 +230,12 @@ def test_seed_recipe_matches_the_seed():
     assert cfg.grpo.num_generations == 2 and cfg.grpo.num_train_epochs == 3
     assert cfg.grpo.max_prompt_length + cfg.grpo.max_completion_length == 1024
     assert cfg.judge.metrics == "priority" and cfg.judge.group_mode and cfg.judge.every_n_steps == 60
+    # the grpo section reaches TRL's GRPOConfig as is: every field that is not ours, by the same name and value
+    args = training_args(cfg, Path("runs/seed"), [0.5, 0.3, 0.2], cuda=False)
+    passed = {k: v for k, v in dataclasses.asdict(cfg.grpo).items() if k not in OUR_GRPO_FIELDS}
+    assert len(passed) == 30 and {k: getattr(args, k) for k in passed} == passed
+    assert args.data_seed == cfg.grpo.seed and args.reward_weights == [0.5, 0.3, 0.2] and args.use_cpu
+    assert args.activation_checkpointing is True and args.disable_tqdm  # the 8B recipe checkpoints; our bar, not TRL's
 
 
 def test_cli_print_config_and_unknown_key():

@@ -14,6 +14,7 @@ Try it: amr-grpo train --config configs/train/tiny-cpu.yaml grpo.max_steps=2 out
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -68,56 +69,35 @@ def import_unsloth() -> None:
                         "model.use_unsloth=false") from None
 
 
-def training_args(cfg: TrainConfig, out: Path, reward_weights: list[float], cuda: bool) -> Any:
-    """TRL's GRPOConfig for `cfg`. Built before the model loads: under DeepSpeed ZeRO-3 the TrainingArguments switch
-    on zero.Init, so each rank loads only its shard of the weights."""
-    import dataclasses
+# GRPOSection fields that are ours: the prompt filter (main), our console's bar, bf16's "auto" (None), and the
+# checkpointing switch whose name depends on the transformers version. Every other field is GRPOConfig's, by name.
+OUR_GRPO_FIELDS = ("max_prompt_length", "disable_tqdm", "bf16", "gradient_checkpointing")
 
+
+def training_args(cfg: TrainConfig, out: Path, reward_weights: list[float], cuda: bool) -> Any:
+    """TRL's GRPOConfig for `cfg`: the recipe's grpo section passed through as is, plus what the run decides (output
+    dir, reward weights, device, precision). Built before the model loads: under DeepSpeed ZeRO-3 the
+    TrainingArguments switch on zero.Init, so each rank loads only its shard of the weights."""
     import torch
-    from trl import GRPOConfig
+    import trl
 
     g = cfg.grpo
-    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    section = {k: v for k, v in dataclasses.asdict(g).items() if k not in OUR_GRPO_FIELDS}
+    names = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
+    unknown = sorted(set(section) - names)
+    if unknown:  # an older TRL than pyproject allows: one line, not a TypeError from deep inside
+        raise UserError(f"grpo.{unknown[0]}: not a GRPOConfig field in trl {trl.__version__}", "pip install 'trl>=1.16'")
     # transformers renamed gradient_checkpointing to activation_checkpointing; pass the name this version has
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
-    return GRPOConfig(
+    return trl.GRPOConfig(
+        **section,
         output_dir=str(out),
-        learning_rate=g.learning_rate,
-        lr_scheduler_type=g.lr_scheduler_type,
-        warmup_steps=g.warmup_steps,
-        weight_decay=g.weight_decay,
-        max_grad_norm=g.max_grad_norm,
-        per_device_train_batch_size=g.per_device_train_batch_size,
-        gradient_accumulation_steps=g.gradient_accumulation_steps,
-        num_generations=g.num_generations,
-        max_completion_length=g.max_completion_length,
-        num_train_epochs=g.num_train_epochs,
-        max_steps=g.max_steps,
-        beta=g.beta,
-        epsilon=g.epsilon,
-        loss_type=g.loss_type,
-        scale_rewards=g.scale_rewards,
-        temperature=g.temperature,
-        top_p=g.top_p,
-        top_k=g.top_k,
         reward_weights=reward_weights,
-        logging_steps=g.logging_steps,
         save_strategy="steps",
-        save_steps=g.save_steps,
-        save_total_limit=g.save_total_limit,
-        seed=g.seed,
         data_seed=g.seed,
         bf16=(cuda and torch.cuda.is_bf16_supported()) if g.bf16 is None else g.bf16,
         use_cpu=not cuda,
-        use_vllm=g.use_vllm,
-        vllm_mode=g.vllm_mode,
-        vllm_server_host=g.vllm_server_host,
-        vllm_server_port=g.vllm_server_port,
-        vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
-        report_to=list(g.report_to),
-        log_completions=g.log_completions,
-        num_completions_to_print=g.num_completions_to_print,
-        disable_tqdm=True,  # our console draws the bar (train_console)
+        disable_tqdm=True,  # our console draws the bar (console.py); grpo.disable_tqdm turns ours off
         remove_unused_columns=False,  # the rewards read the case and ground truth columns
         run_name=out.name,
         **{checkpointing: g.gradient_checkpointing},
