@@ -11,6 +11,7 @@ Examples: the README's "Python API" section.
 """
 
 __version__ = "0.1.0"
+NOTICE = "Research tool, not for clinical use."  # said by every command, report, export and API answer
 
 _API = {"judge_case": "amr_grpo.api", "prepare": "amr_grpo.api", "evaluate_model": "amr_grpo.api",
         "write_report": "amr_grpo.evaluation.report", "Validator": "amr_grpo.evaluation.validate"}

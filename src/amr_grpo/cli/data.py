@@ -14,10 +14,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import check_output_file, console, user_errors
 from amr_grpo.errors import UserError
 
-NOTICE = "Research tool, not for clinical use."
 PROGRESS_MIN = 2000  # show a progress bar from this many records
 
 

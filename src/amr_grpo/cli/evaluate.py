@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import NoProbe, console, user_errors
 from amr_grpo.errors import UserError
 
-NOTICE = "Research tool, not for clinical use."
 JudgeName = Literal["rules", "openai", "hybrid", "local", "api"]
 
 Model = Annotated[str, typer.Option("--model", help="Model dir or hub id, merged, or a LoRA adapter dir (peft).")]

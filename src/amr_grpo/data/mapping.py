@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from amr_grpo.data.normalize import norm_key
-from amr_grpo.reading.columns import ALIASES, CASE_FIELDS, OTHER_FIELDS, PATIENT_ALIASES, PATIENT_FIELDS
+from amr_grpo.reading.columns import ALIASES, PATIENT_ALIASES
 from amr_grpo.errors import UserError
 from amr_grpo.records import Decision
 
@@ -69,10 +69,6 @@ DECISION_WORDS = {  # a file's decision word, read by its stem, -> our decision 
                "inappropriate", "reject", "unjustified", "no antibiotic"),
 }
 _DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|g|mcg|iu|units?|mu)\b", re.I)
-
-
-def known_fields() -> set[str]:
-    return set(CASE_FIELDS) | set(OTHER_FIELDS) | {f"patient.{p}" for p in PATIENT_FIELDS}
 
 
 def load_map_file(path: str | Path) -> tuple[list[str], dict[str, str]]:

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amr_grpo import NOTICE
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS, rubric_version
 from amr_grpo.review.sources import Candidate, read_candidates
 
 CSV_COLUMNS = ("item_id", "reviewer", *METRIC_KEYS, "decision", "regimen", "comment")
 FILES = ("review.html", "labels.csv", "items.jsonl", "key.json")
-NOTICE = "Research tool, not for clinical use."
 
 
 @dataclass

@@ -9,13 +9,10 @@ Try it: amr-grpo train --config configs/train/tiny-cpu.yaml grpo.max_steps=2 --p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from amr_grpo.config import load
 from amr_grpo.judge.config import JudgeConfig
 
-DEFAULT_RECIPE = Path("configs/train/tiny-cpu.yaml")
 LORA_ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -92,12 +89,3 @@ class TrainConfig:
     rewards: RewardsConfig = field(default_factory=RewardsConfig)  # reward shaping on top of the judge
     output_dir: str = "runs/tiny-cpu/train"  # run dir: checkpoints, model/, config.yaml, metrics.jsonl, judge_ledger.json
 
-
-def load_train_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """TrainConfig from defaults, then the recipe at `path`, then dotted key=value overrides; checked whole
-    (train_checks.check_config) so a mistake is one line before anything heavy runs."""
-    from amr_grpo.train.checks import check_config
-
-    cfg = load(TrainConfig, path, overrides)
-    check_config(cfg)
-    return cfg

@@ -23,14 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from amr_grpo import NOTICE
 from amr_grpo import config as config_io
 from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
 from amr_grpo.train.checks import resolve_model_path
 from amr_grpo.train.config import TrainConfig
-
-NOTICE = "amr-grpo: research tool, not for clinical use."
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pieces main() uses

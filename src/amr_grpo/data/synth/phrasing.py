@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass, replace
 
-from amr_grpo.guidelines import RegimenItem, load_kb
+from amr_grpo.guidelines import load_kb
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,6 @@ def load_canonical(item: Item) -> str:
     """'1 g IV stat, then ' (empty without a loading dose): what a regimen writes before the maintenance dose."""
     parts = load_parts(item)
     return f"{parts[0]} {item.route} {parts[1]}, then " if parts else ""
-
-
-def from_regimen_item(it: RegimenItem, route: str | None = None, days: float | None = None) -> Item:
-    """A KB regimen item as an Item; `route` picks one route of "PO/IV" (default: the first)."""
-    r = route if route and route in it.route.split("/") else it.route.split("/")[0]
-    return Item(it.drug, r, it.interval_h, it.dose_mg, it.dose_mg_per_kg, it.dose_units,
-                None if it.interval_h == 0 else days)
 
 
 def _num(x: float) -> str:
