@@ -25,14 +25,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from amr_grpo.config import load
 from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
 from amr_grpo.evaluation.generation import GenerationSettings, Generator
-from amr_grpo.judge.base import EvalRequest, JudgeError
-from amr_grpo.metrics import METRIC_KEYS, rubric_version
-from amr_grpo.preflight import check_generation, check_judge_key, check_model_path
-from amr_grpo.records import Verdict
 from amr_grpo.evaluation.summary import read_results, summarize
+from amr_grpo.judge import build_engine, judge_identity, probe
+from amr_grpo.judge.base import EvalRequest, JudgeError
+from amr_grpo.judge.engine import JudgeConfig
+from amr_grpo.metrics import METRIC_KEYS, rubric_version
+from amr_grpo.output_format import parse_validation
+from amr_grpo.preflight import check_generation, check_judge_key, check_model_path
+from amr_grpo.reading import read_ground_truth
+from amr_grpo.records import Verdict
 
 SPLITS = ("train", "val", "test")
 SCORE_CHUNK = 64  # outputs scored (and written) at once when rescoring; generating, one generation batch
@@ -50,17 +55,11 @@ def judge_config(backend: str, config_file: str | Path | None = None, overrides:
                  no_probe: bool = False) -> Any:
     """JudgeConfig: defaults -> YAML file -> key=value overrides, then the backend (and --no-probe) given on the
     command line."""
-    from amr_grpo.config import load
-    from amr_grpo.judge.engine import JudgeConfig
-
     cfg = dataclasses.replace(load(JudgeConfig, config_file, list(overrides or [])), backend=backend)
     return dataclasses.replace(cfg, probe=False) if no_probe else cfg
 
 
 def _row(rec: dict[str, Any], output: str, output_tokens: int | None, verdict: Verdict | JudgeError) -> dict[str, Any]:
-    from amr_grpo.reading import read_ground_truth
-    from amr_grpo.output_format import parse_validation
-
     v = parse_validation(output)
     gold = read_ground_truth(rec.get("ground_truth")).decision
     ok = isinstance(verdict, Verdict)
@@ -98,8 +97,6 @@ def _earlier_outputs(path: Path, records: list[dict[str, Any]]) -> tuple[list[di
 def _identity(model: Any, base_model: str | None, outputs: Any, data_dir: Any, split: str, judge_cfg: Any,
               gen: GenerationSettings) -> dict[str, Any]:
     """What makes two evaluations the same run: --resume refuses to mix rows made under different settings."""
-    from amr_grpo.judge import judge_identity
-
     backend, judge_model, _ = judge_identity(judge_cfg)
     decoding = {k: v for k, v in dataclasses.asdict(gen).items() if k not in ("progress", "batch_size")}
     return {"model": str(model) if model is not None else None, "base_model": base_model,
@@ -199,8 +196,6 @@ def evaluate(model: str | Path | None, data_dir: str | Path, out_dir: str | Path
     done = _prior_rows(out, identity, resume, force, [str(r["id"]) for r in records])
     done_ids = {r["id"] for r in done}
     todo = [r for r in records if str(r["id"]) not in done_ids]
-
-    from amr_grpo.judge import build_engine, probe
 
     probe(judge_cfg)  # the judge answers (one cheap request; judge_cfg.probe=False skips it): last, as it may wait
     engine = build_engine(judge_cfg)

@@ -1,6 +1,6 @@
 """Batched generation from a causal LM: a merged model, or a base model plus a LoRA adapter directory.
 
-Used by `amr-grpo evaluate` and the Validator. Prompts are plain strings or chat messages
+Used by `amr-grpo evaluate`, the Validator and the local judge. Prompts are plain strings or chat messages
 ([{"role", "content"}]); chat messages go through the tokenizer's chat template when it has one.
 Greedy by default; sampling is a setting. Left padding, so every row of a batch ends where generation starts.
 Try it: python -m amr_grpo.evaluation.generation assets/tiny-policy "Patient: F 30y; Diagnosis: cystitis"
@@ -39,6 +39,7 @@ class GenerationSettings:
 class Generation:
     text: str  # the completion only, special tokens removed
     output_tokens: int  # generated tokens up to (not counting) the end-of-sequence token
+    prompt_tokens: int = 0  # the prompt's tokens as fed to the model (the local judge's ledger counts them)
 
 
 def _adapter_base(path: Path, base_model: str | None) -> str:
@@ -121,7 +122,8 @@ class Generator:
         return [self.tokenizer(render(self.tokenizer, p), add_special_tokens=isinstance(p, str))["input_ids"]
                 for p in prompts]
 
-    def generate(self, prompts: Sequence[Prompt], desc: str = "generating") -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], desc: str = "generating", **generate_kwargs: Any) -> list[Generation]:
+        """One Generation per prompt, in order; `generate_kwargs` go to model.generate (e.g. a logits_processor)."""
         import torch
         from tqdm.auto import tqdm
 
@@ -135,6 +137,7 @@ class Generator:
             torch.manual_seed(s.seed)
         else:  # a model's generation_config may carry sampling knobs; greedy ignores them, say so explicitly
             gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+        gen_kwargs.update(generate_kwargs)
         out: list[Generation] = []
         batches = range(0, len(ids_list), max(1, s.batch_size))
         for start in tqdm(batches, desc=desc, unit="batch", disable=not s.progress, file=sys.stderr):
@@ -144,9 +147,9 @@ class Generator:
             with torch.inference_mode():
                 ids = self.model.generate(**enc, **gen_kwargs)  # (batch, prompt_len + new_len)
             new = ids[:, enc["input_ids"].shape[1] :]  # (batch, new_len): left padding puts every prompt end here
-            for row in new.tolist():
+            for row, prompt_ids in zip(new.tolist(), chunk, strict=True):
                 n = next((i for i, t in enumerate(row) if t in stop_ids), len(row))
-                out.append(Generation(tok.decode(row[:n], skip_special_tokens=True).strip(), n))
+                out.append(Generation(tok.decode(row[:n], skip_special_tokens=True).strip(), n, len(prompt_ids)))
         return out
 
 

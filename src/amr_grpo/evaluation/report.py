@@ -372,7 +372,7 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path, train_l
     runs = [load_run(d, name) for d, name in zip(result_dirs, names)]
     log, warnings = read_train_log(train_log) if train_log else (None, [])
     if review_db is not None:
-        from amr_grpo.review.agreement_report import report_section
+        from amr_grpo.review.agreement_report import report_section  # only with a review database: SQLAlchemy
 
         sections = [*sections, *report_section(review_db)]
     blocks = build(runs, log, warnings, baselines, examples, sections)

@@ -31,7 +31,7 @@ def _ci(stat: dict[str, Any] | None, pct: bool = False) -> str:
 
 def blocks(result: dict[str, Any]) -> list[Any]:
     """The agreement as report blocks (headings, tables, the plot)."""
-    from amr_grpo.evaluation.report import Block
+    from amr_grpo.evaluation.report import Block  # the report's renderers load matplotlib: only when writing
 
     c = result["counts"]
     out = [Block("h2", "Clinician review: judge-vs-clinician agreement"),

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from amr_grpo.config import ConfigError
 from amr_grpo.errors import UserError
+from amr_grpo.judge import probe
+from amr_grpo.metrics import resolve_metrics
 from amr_grpo.preflight import check_judge_key
 from amr_grpo.train.config import TrainConfig
 
@@ -56,8 +58,6 @@ def resolve_model_path(name_or_path: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 def check_config(cfg: TrainConfig) -> None:
     """Raise ConfigError (one line naming the key, with a hint) for a config that cannot train."""
-    from amr_grpo.metrics import resolve_metrics
-
     try:
         resolve_metrics(cfg.judge.metrics)
     except ValueError as e:
@@ -140,6 +140,5 @@ def check_environment(cfg: TrainConfig, cuda: bool) -> None:
     split = Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl"
     if not split.is_file():
         raise UserError(f"data.dir: {split} not found", "make data, or amr-grpo prepare CASES -o DIR then data.dir=DIR")
-    from amr_grpo.judge import probe
 
     probe(cfg.judge)  # last (it may wait judge.connect_timeout_s): the LLM judge answers; judge.probe=false skips it

@@ -27,8 +27,13 @@ from amr_grpo import NOTICE
 from amr_grpo import config as config_io
 from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
-from amr_grpo.train.checks import resolve_model_path
+from amr_grpo.train.checks import INSTALL, check_config, check_environment, has_package, resolve_model_path
 from amr_grpo.train.config import TrainConfig
+from amr_grpo.train.console import console_callback, quiet_deprecations
+from amr_grpo.train.ledger import RunLedger
+from amr_grpo.train.model_card import record_base, write_model_card
+from amr_grpo.train.plan import make_plan, render
+from amr_grpo.train.rewards import RewardPipeline
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pieces main() uses
@@ -56,8 +61,6 @@ def prompt_length(tokenizer: Any, prompt: str | list[dict[str, str]]) -> int:
 
 def import_unsloth() -> None:
     """Import Unsloth before transformers, peft and TRL, so its patches to them apply (model.use_unsloth)."""
-    from amr_grpo.train.checks import INSTALL, has_package
-
     if not has_package("unsloth"):
         raise UserError("model.use_unsloth: the unsloth package is not installed", INSTALL["unsloth"])
     try:
@@ -233,8 +236,6 @@ def quota_stop_callback(pipeline: Any) -> Any:
 
 def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = (), recipe: str = "") -> dict[str, Any]:
     """Train the policy with GRPO as `cfg` says; return the run summary (also saved as train_summary.json)."""
-    from amr_grpo.train.checks import check_config, check_environment
-
     if cfg.model.use_unsloth:
         import_unsloth()  # before transformers, peft and TRL (check_config imports transformers)
     check_config(cfg)
@@ -242,16 +243,11 @@ def main(cfg: TrainConfig, resume: bool = False, callbacks: Sequence[Any] = (), 
 
     cuda = torch.cuda.is_available()
     check_environment(cfg, cuda)  # CUDA, bitsandbytes, vllm, the judge's key, the data: before anything heavy
+    # heavy (seconds): imported only once every check has passed, so a mistake is one line at once
     from datasets import Dataset
     from transformers import PrinterCallback, ProgressCallback
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOTrainer
-
-    from amr_grpo.train.model_card import record_base, write_model_card
-    from amr_grpo.train.rewards import RewardPipeline
-    from amr_grpo.train.console import console_callback, quiet_deprecations
-    from amr_grpo.train.ledger import RunLedger
-    from amr_grpo.train.plan import make_plan, render
 
     quiet_deprecations()
     t_start = time.time()

@@ -17,7 +17,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
+from amr_grpo.judge import judge_identity
+from amr_grpo.judge.base import EvalRequest
+from amr_grpo.judge.rubric import COMPLETION_TOKENS_PER_METRIC, render_group_prompt, render_prompt
+from amr_grpo.metrics import resolve_metrics
+from amr_grpo.preflight import KEY_OVERRIDE_ENV
 from amr_grpo.train.config import TrainConfig
 
 SAMPLE_PROMPTS = 16  # prompts whose judge calls are rendered to estimate tokens per call
@@ -71,19 +77,12 @@ def uses_llm(cfg: TrainConfig) -> bool:
 
 
 def count_prompts(cfg: TrainConfig) -> int:
-    from amr_grpo.data.splits import read_split
-
     n = len(read_split(Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl"))
     return min(n, cfg.data.max_train_samples) if cfg.data.max_train_samples is not None else n
 
 
 def tokens_per_call(cfg: TrainConfig, completions_per_call: int) -> int:
     """Mean estimated tokens (prompt + answer) of one judge call over the first prompts of the train split."""
-    from amr_grpo.data.splits import read_split
-    from amr_grpo.judge.base import EvalRequest
-    from amr_grpo.judge.rubric import render_group_prompt, render_prompt
-    from amr_grpo.metrics import resolve_metrics
-
     recs = read_split(Path(cfg.data.dir) / f"{cfg.data.train_split}.jsonl")[:SAMPLE_PROMPTS]
     keys = tuple(resolve_metrics(cfg.judge.metrics))
     capped = "x" * (4 * cfg.grpo.max_completion_length)  # the estimator counts 4 characters a token
@@ -99,7 +98,6 @@ def _endpoints(cfg: TrainConfig) -> list[EndpointPlan]:
     j = cfg.judge
     if not (j.backend == "openai" or (j.backend == "hybrid" and j.hybrid_llm == "openai")):
         return []
-    from amr_grpo.preflight import KEY_OVERRIDE_ENV
 
     eps = j.resolved_endpoints()
     limited = all(e.tpd for e in eps)
@@ -114,9 +112,6 @@ def _endpoints(cfg: TrainConfig) -> list[EndpointPlan]:
 
 def make_plan(cfg: TrainConfig, prompts: int | None = None, world_size: int = 1) -> Plan:
     """The plan of `cfg` on `world_size` processes over `prompts` train prompts (default: count the split)."""
-    from amr_grpo.judge import judge_identity
-    from amr_grpo.metrics import resolve_metrics
-
     g, j = cfg.grpo, cfg.judge
     prompts = count_prompts(cfg) if prompts is None else prompts
     completions_per_step = g.per_device_train_batch_size * world_size * g.gradient_accumulation_steps
@@ -136,7 +131,6 @@ def make_plan(cfg: TrainConfig, prompts: int | None = None, world_size: int = 1)
     llm_tokens = llm_steps * calls_per_llm_step * tokens
     # prompt tokens dominate; price them all at the prompt rate plus the answers at the completion rate
     keys = resolve_metrics(j.metrics)
-    from amr_grpo.judge.rubric import COMPLETION_TOKENS_PER_METRIC
 
     answer = COMPLETION_TOKENS_PER_METRIC * len(keys) * per_call
     calls = llm_steps * calls_per_llm_step
