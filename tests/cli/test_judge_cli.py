@@ -1,6 +1,6 @@
 """`amr-grpo judge` end to end: the Typer app on real files, the rules judge, and the openai judge against the fake
 OpenAI-compatible server on loopback.
-Run: .venv/bin/pytest tests/test_judge_cli.py
+Run: .venv/bin/pytest tests/cli/test_judge_cli.py
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from amr_grpo.cli import app
 from amr_grpo.judge.batch import parse_budget
 
-SAMPLE = Path(__file__).parent / "data" / "judge_requests.jsonl"
+SAMPLE = Path(__file__).parents[1] / "data" / "judge_requests.jsonl"
 GOOD = {"patient_case": "28F cystitis, no allergies", "model_output": "Step 1 - x\nDecision: Modify\nReference: NTG"}
 
 

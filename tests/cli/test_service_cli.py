@@ -1,6 +1,6 @@
 """`amr-grpo serve` as a user runs it, and the last-resort guard that keeps a crash from leaking a traceback.
 
-Run: .venv/bin/pytest tests/test_service_cli.py
+Run: .venv/bin/pytest tests/cli/test_service_cli.py
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from amr_grpo.cli import app
 from amr_grpo.data.prepare import PrepareOptions, prepare
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NO_KEYS = {"GROQ_API_KEY": None, "AMR_GRPO_JUDGE_API_KEY": None, "AMR_GRPO_JUDGE_BASE_URL": None}
 SERVE = {"AMR_GRPO_API_KEYS": "k", "AMR_GRPO_JUDGE_OVERRIDES": None, "AMR_GRPO_REVIEWER_KEYS": None}
 NO_DB = {"AMR_GRPO_DATABASE_URL": None}

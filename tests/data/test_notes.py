@@ -21,7 +21,7 @@ from synth_cases import cases
 
 from amr_grpo.data.synth.notes import render_note
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_notes_are_deterministic_and_each_kind_occurs():

@@ -17,7 +17,7 @@ from amr_grpo.cli import app
 from amr_grpo.output_format import STEP_TITLES, format_validation
 from amr_grpo.records import Case, GroundTruth
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "data" / "examples"
 runner = CliRunner()
 CSV_MAP = ["id=Case No", "diagnosis=Clinical diagnosis", "prescription=Drug order", "decision=Pharmacist verdict",

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from amr_grpo.cli import app
 from amr_grpo.data.mapping import propose_decision_values
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "data" / "examples"
 CSV = EXAMPLES / "pharmacist_decisions.csv"
 MAP = EXAMPLES / "pharmacist_decisions.map.yaml"

@@ -28,7 +28,7 @@ from amr_grpo.guidelines import load_kb, parse_prescription
 from amr_grpo.output_format import parse_validation
 from amr_grpo.records import Patient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 kb = load_kb()
 runner = CliRunner()
 # what the parser may leave unparsed in a synthetic prescription: a loading dose ("1 g IV stat, then", "400 mg

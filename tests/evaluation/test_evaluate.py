@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI
-from tiny_lm import ROOT, built_lm, tiny_adapter, tiny_policy  # noqa: F401  (fixtures)
+from tiny_lm import ROOT
 from typer.testing import CliRunner
 
 from amr_grpo.cli import app
@@ -39,7 +39,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rules_run(tiny_policy, data_dir, tmp_path_factory) -> Path:  # noqa: F811
+def rules_run(tiny_policy, data_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("eval") / "rules"
     evaluate(tiny_policy, data_dir, out, judge_config("rules"), gen=GEN)
     return out
@@ -100,7 +100,7 @@ def test_llm_judge_rescores_the_same_outputs_and_the_report_shows_both(rules_run
     assert "openai (fake-judge)" in md
 
 
-def test_sampling_is_seeded_and_configurable(built_lm):  # noqa: F811
+def test_sampling_is_seeded_and_configurable(built_lm):
     prompt = [{"role": "user", "content": "Validate: cystitis, ciprofloxacin"}]
     hot = dict(max_new_tokens=20, do_sample=True, temperature=50.0)  # near-uniform: a sample is not the greedy text
     a = Generator.from_pretrained(built_lm, seed=1, **hot).generate([prompt])[0].text
@@ -109,14 +109,14 @@ def test_sampling_is_seeded_and_configurable(built_lm):  # noqa: F811
     assert a == b and a != greedy
 
 
-def test_adapter_and_max_samples_through_the_cli(tiny_adapter, data_dir, tmp_path):  # noqa: F811
+def test_adapter_and_max_samples_through_the_cli(tiny_adapter, data_dir, tmp_path):
     r = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_adapter), "--data", str(data_dir), "--judge", "rules",
                                  "--max-samples", "2", "--max-new-tokens", "50", "-o", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert len(_rows(tmp_path / "o")) == 2 and "not for clinical use" in r.output
 
 
-def test_bad_inputs_are_one_line(data_dir, tmp_path, tiny_policy):  # noqa: F811
+def test_bad_inputs_are_one_line(data_dir, tmp_path, tiny_policy):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "test.jsonl").write_text('{"id": "a", "prompt": "p", "context": {"diagnosis": "x"}}\n{"id": "b"}\n')
@@ -148,7 +148,7 @@ def _evaluate_cli(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "amr-grpo"), "evaluate", *args]  # the installed console script
 
 
-def test_ctrl_c_keeps_finished_batches_and_resume_finishes_the_same_run(tiny_policy, shipped_data, tmp_path):  # noqa: F811
+def test_ctrl_c_keeps_finished_batches_and_resume_finishes_the_same_run(tiny_policy, shipped_data, tmp_path):
     out, gen = tmp_path / "run", GenerationSettings(max_new_tokens=48, batch_size=1)
     args = ["--model", str(tiny_policy), "--data", str(shipped_data), "--judge", "rules", "--max-samples", "10",
             "--batch-size", "1", "--max-new-tokens", "48", "-o", str(out)]
@@ -181,7 +181,7 @@ def test_ctrl_c_keeps_finished_batches_and_resume_finishes_the_same_run(tiny_pol
     assert s["weighted_reward"]["mean"] == pytest.approx(whole["weighted_reward"]["mean"])
 
 
-def test_resume_checks_the_settings_and_drops_a_half_written_line(tiny_policy, data_dir, tmp_path):  # noqa: F811
+def test_resume_checks_the_settings_and_drops_a_half_written_line(tiny_policy, data_dir, tmp_path):
     out = tmp_path / "run"
     evaluate(tiny_policy, data_dir, out, judge_config("rules"), gen=GenerationSettings(max_new_tokens=64))  # 4 cases
     first = _rows(out)
@@ -202,7 +202,7 @@ def test_resume_checks_the_settings_and_drops_a_half_written_line(tiny_policy, d
     assert s["resumed_rows"] == 0 and _rows(out) == first
 
 
-def test_a_missing_judge_key_fails_before_anything_heavy_loads(tiny_policy, data_dir, tmp_path):  # noqa: F811
+def test_a_missing_judge_key_fails_before_anything_heavy_loads(tiny_policy, data_dir, tmp_path):
     # a fresh interpreter: the error must come before torch or transformers is imported (no model load, no
     # generation), which is what made the missing key cost minutes before
     code = ("import sys; from typer.testing import CliRunner; from amr_grpo.cli import app; "

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from report_runs import BASE, TRAINED, row, write_run
+
 from amr_grpo.cli import app
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS, get_metric
@@ -21,43 +23,9 @@ from amr_grpo.evaluation.report import write_report
 from amr_grpo.evaluation.summary import bootstrap, paired_bootstrap, summarize
 
 
-def _row(i: int, ca: int, other: int, reward: float, decision: str | None, gold: str, tokens: int,
-         parse_ok: bool = True, output: str = "base answer") -> dict:
-    scores = {k: {"score": other, "justification": f"{k} ok"} for k in METRIC_KEYS}
-    scores["clinical_accuracy"] = {"score": ca, "justification": "hand-written"}
-    return {"id": f"c{i}", "prompt": "p", "output": f"{output} {i}", "decision": decision, "gold_decision": gold,
-            "scores": scores, "weighted_reward": reward, "flags": {}, "parse_ok": parse_ok, "output_tokens": tokens}
-
-
-# base: clinical_accuracy 2,3,4,3 -> mean 3.00; other metrics all 2; rewards 0.4,0.5,0.6,0.5 -> mean 0.500;
-# decisions right on c0 and c3 only -> accuracy 2/4 = 0.50; c2 has no decision -> parse failure 1/4 = 0.25.
-BASE = [
-    _row(0, 2, 2, 0.4, "Approve", "Approve", 100),
-    _row(1, 3, 2, 0.5, "Approve", "Modify", 120),
-    _row(2, 4, 2, 0.6, None, "Reject", 140, parse_ok=False),
-    _row(3, 3, 2, 0.5, "Modify", "Modify", 160),
-]
-# trained: clinical_accuracy 4,5,4,5 -> 4.50; other metrics all 5; rewards 0.8,0.9,0.8,0.9 -> 0.850;
-# every decision right -> 1.00; no parse failure.
-TRAINED = [
-    _row(0, 4, 5, 0.8, "Approve", "Approve", 90, output="trained answer"),
-    _row(1, 5, 5, 0.9, "Modify", "Modify", 95, output="trained answer"),
-    _row(2, 4, 5, 0.8, "Reject", "Reject", 100, output="trained answer"),
-    _row(3, 5, 5, 0.9, "Modify", "Modify", 105, output="trained answer"),
-]
-
-
-def _write_run(d: Path, rows: list[dict], **meta) -> Path:
-    d.mkdir(parents=True)
-    (d / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (d / "summary.json").write_text(json.dumps({"model": meta.get("model", "m"), "split": "test",
-                                                "judge_backend": "rules", "judge_ledger": {"calls": 4}}))
-    return d
-
-
 @pytest.fixture
 def runs(tmp_path: Path) -> tuple[Path, Path]:
-    return _write_run(tmp_path / "base", BASE), _write_run(tmp_path / "trained", TRAINED)
+    return write_run(tmp_path / "base", BASE), write_run(tmp_path / "trained", TRAINED)
 
 
 def _line(md: str, start: str) -> str:
@@ -142,7 +110,7 @@ def test_two_judges_on_the_same_outputs_get_an_agreement_table(runs, tmp_path):
     # the same four base outputs rescored by another judge: clinical_accuracy 2,3,3,5 against base's 2,3,4,3
     llm_rows = [{**r, "scores": {**r["scores"], "clinical_accuracy": {"score": s, "justification": "llm"}}}
                 for r, s in zip(BASE, [2, 3, 3, 5])]
-    llm = _write_run(tmp_path / "llm", llm_rows)
+    llm = write_run(tmp_path / "llm", llm_rows)
     paths = write_report([base, trained, llm], tmp_path / "rep", labels=["rules", "trained", "llm"])
     md = paths["markdown"].read_text()
     section = md.split("## Judge agreement on the same outputs")[1]
@@ -154,7 +122,7 @@ def test_two_judges_on_the_same_outputs_get_an_agreement_table(runs, tmp_path):
 
 
 def test_labels_default_to_dir_names_and_escape_html(tmp_path):
-    d = _write_run(tmp_path / "<b>run", BASE)
+    d = write_run(tmp_path / "<b>run", BASE)
     html = write_report([d], tmp_path / "rep")["html"].read_text()
     assert "&lt;b&gt;run" in html and "<b>run" not in html
 
@@ -260,12 +228,12 @@ def test_paired_table_and_report_files(runs, tmp_path):
 
 
 def test_warnings_for_different_cases_splits_and_one_decision(tmp_path):
-    base = _write_run(tmp_path / "base", BASE)
+    base = write_run(tmp_path / "base", BASE)
     # 6 cases (4 shared with base), on another split, Modify for every case
-    six = [_row(i, 4, 4, 0.7, "Modify", g, 100) for i, g in enumerate(["Approve", "Modify", "Reject", "Modify",
+    six = [row(i, 4, 4, 0.7, "Modify", g, 100) for i, g in enumerate(["Approve", "Modify", "Reject", "Modify",
                                                                         "Approve", "Reject"])]
     other = tmp_path / "other"
-    _write_run(other, six)
+    write_run(other, six)
     (other / "summary.json").write_text(json.dumps({"split": "val"}))
     md = write_report([base, other], tmp_path / "rep", labels=["before", "after"])["markdown"].read_text()
     head = md.split("## Runs")[0]  # warnings come before any number

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_lm import CASES, VALIDATION, built_lm, tiny_adapter, tiny_policy  # noqa: F401  (fixtures)
+from tiny_lm import CASES, VALIDATION
 from typer.testing import CliRunner
 
 from amr_grpo.cli import app
@@ -29,7 +29,7 @@ OTHER_CASES = [
 
 
 @pytest.fixture(scope="module")
-def validator(built_lm: Path) -> Validator:  # noqa: F811
+def validator(built_lm: Path) -> Validator:
     return Validator.from_pretrained(built_lm, max_new_tokens=220, batch_size=4)
 
 
@@ -53,7 +53,7 @@ def test_batched_generation_equals_one_at_a_time(validator):
         validator.prompt(c), tokenize=False))["input_ids"]) for c in cases}) > 1  # the prompts differ in length
 
 
-def test_prompt_is_datas_chat_prompt_or_text_without_template(built_lm):  # noqa: F811
+def test_prompt_is_datas_chat_prompt_or_text_without_template(built_lm):
     v = Validator.from_pretrained(built_lm, max_new_tokens=8)
     msgs = v.prompt(CASE)
     assert [m["role"] for m in msgs] == ["system", "user"] and "cystitis" in msgs[1]["content"]
@@ -66,7 +66,7 @@ def test_prompt_is_datas_chat_prompt_or_text_without_template(built_lm):  # noqa
     assert isinstance(v.validate(CASE).raw, str)
 
 
-def test_lora_adapter_dir_loads_over_its_base(built_lm, tiny_adapter, tmp_path):  # noqa: F811
+def test_lora_adapter_dir_loads_over_its_base(built_lm, tiny_adapter, tmp_path):
     from peft import PeftModel
 
     base = Validator.from_pretrained(built_lm, max_new_tokens=220)
@@ -117,7 +117,7 @@ def test_bad_models_and_cases_are_one_line_errors(tmp_path):
         to_case({"patient": "", "diagnosis": "cystitis"})
 
 
-def test_cli_validate_text_case_file_and_errors(built_lm, tmp_path):  # noqa: F811
+def test_cli_validate_text_case_file_and_errors(built_lm, tmp_path):
     r = CliRunner().invoke(app, ["validate", "--model", str(built_lm), "--max-new-tokens", "220",
                                  "--text", "Patient: 30-year-old female; allergies: none known\nDiagnosis: cystitis\n"
                                            "Prescription: Ciprofloxacin 500 mg PO BD x 3 days"])

@@ -1,7 +1,7 @@
 """Knowledge-base tests: facts pinned from ../shared/icmr/FACTS.md (section cited per test), lookups by synonym,
 sources and confidence labels on every row, and load-time validation of malformed YAML.
 
-Run: .venv/bin/pytest tests/test_guidelines.py
+Run: .venv/bin/pytest tests/guidelines/test_guidelines.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Prescription-line parser tests: a literal table of lines as Indian clinicians write them and the Doses expected.
 
 Each row: line -> [(drug, dose_mg, dose_mg_per_kg, dose_units, route, interval_h, duration_days, unparsed)].
-Run: .venv/bin/pytest tests/test_prescription.py
+Run: .venv/bin/pytest tests/guidelines/test_prescription.py
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The verdict cache against real faults on real files: read-only files and folders (mode bits that bind even root,
 see tests/unprivileged.py), a file cut short, a file that is not a database, and the modes a new cache gets.
-Run: .venv/bin/pytest tests/test_cache.py
+Run: .venv/bin/pytest tests/judge/test_cache.py
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from amr_grpo.judge.rules.reading import read
 from amr_grpo.metrics import METRIC_KEYS
 from amr_grpo.records import Checklist
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNNER = CliRunner()
 JUDGE = RulesJudge()
 

@@ -1,7 +1,7 @@
 """The JudgeEngine's endpoints against real loopback servers: an unreachable judge (a refused port, a connect that
 hangs) fails fast to the fallback, several endpoints share calls by the quota each has left and skip a spent one,
 and one judge model per run unless mixing is allowed.
-Run: .venv/bin/pytest tests/test_endpoints.py
+Run: .venv/bin/pytest tests/judge/test_endpoints.py
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """JudgeEngine against the fake OpenAI-compatible server on loopback and a real SQLite file: concurrency, limits,
 retries, timeouts, quota and budget stops, de-duplication, cache, group mode and a ledger that matches the server.
-Run: .venv/bin/pytest tests/test_engine.py
+Run: .venv/bin/pytest tests/judge/test_engine.py
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def test_corrupt_cache_file_is_moved_aside_with_a_warning(fake_openai, tmp_path,
 
 _WRITER = """
 import asyncio, sys
-sys.path.insert(0, {tests!r})
+sys.path[:0] = {dirs!r}  # this module (make, req, score_many) and the shared helpers
 from test_engine import make, req, score_many
 from fake_openai import FakeOpenAI
 
@@ -238,10 +238,10 @@ assert all(hasattr(v, "scores") for v in out), out
 def test_two_processes_write_the_same_cache_concurrently(fake_openai, tmp_path):
     fake_openai.latency = 0.01
     path = str(tmp_path / "shared.sqlite")
-    tests = str(Path(__file__).parent)
+    dirs = [str(Path(__file__).parent), str(Path(__file__).parents[1])]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER.format(tests=tests, url=fake_openai.base_url, path=path, lo=lo, hi=hi)],
+            [sys.executable, "-c", _WRITER.format(dirs=dirs, url=fake_openai.base_url, path=path, lo=lo, hi=hi)],
             stderr=subprocess.PIPE,
             text=True,
         )

@@ -4,7 +4,7 @@ one line naming the URL when an LLM judge cannot be reached, before anything hea
 
 Real HTTP on loopback: an unreachable judge is a port nothing listens on (connection refused at once), a reachable
 one the fake OpenAI-compatible server (tests/fake_openai.py), which answers the probe's GET /models.
-Run: .venv/bin/pytest tests/test_judge_probe.py
+Run: .venv/bin/pytest tests/judge/test_judge_probe.py
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from amr_grpo.data.prepare import PrepareOptions, prepare
 from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = str(ROOT / "assets" / "tiny-policy")
 NO_KEYS = ("GROQ_API_KEY", "AMR_GRPO_JUDGE_API_KEY", "AMR_GRPO_JUDGE_BASE_URL", "AMR_GRPO_API_KEYS")
 

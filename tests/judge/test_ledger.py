@@ -1,6 +1,6 @@
 """The judge ledger: bounded latency percentiles checked against exact ones, and a ledger that is saved, loaded and
 added to (training resume, ranks) without losing a count.
-Run: .venv/bin/pytest tests/test_ledger.py
+Run: .venv/bin/pytest tests/judge/test_ledger.py
 """
 
 from __future__ import annotations

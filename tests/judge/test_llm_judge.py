@@ -1,6 +1,6 @@
 """The LLM judges (openai, local, hybrid), the rubric prompt and the answer parser, against real components:
 the fake OpenAI-compatible server on loopback (tests/fake_openai.py) and a tiny random Llama built here.
-Run: .venv/bin/pytest tests/test_llm_judge.py
+Run: .venv/bin/pytest tests/judge/test_llm_judge.py
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a provider's failures leave behind: keys scrubbed from every message (an echoing proxy), a refused
 connection named unreachable, the probe's one-line answers, and a fake server that answers any prompt at once.
-Run: .venv/bin/pytest tests/test_provider_errors.py
+Run: .venv/bin/pytest tests/judge/test_provider_errors.py
 """
 
 from __future__ import annotations

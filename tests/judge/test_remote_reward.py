@@ -2,7 +2,7 @@
 
 Same verdict as the local rules judge, cache hits on the second call (the service is not asked again), the
 engine's retries honour the service's 429 Retry-After, and the service's failures arrive as JudgeError kinds.
-Run: .venv/bin/pytest tests/test_remote_reward.py
+Run: .venv/bin/pytest tests/judge/test_remote_reward.py
 """
 
 from __future__ import annotations

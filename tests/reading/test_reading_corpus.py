@@ -2,7 +2,7 @@
 syndrome accuracy >= 0.90, and no "no antibiotic" syndrome read where the note does not name one, on the whole
 corpus and on the held-out part (notes kept aside while the reader was tuned).
 
-Run: .venv/bin/pytest tests/test_reading_corpus.py -q ; python tests/test_reading_corpus.py prints every miss.
+Run: .venv/bin/pytest tests/reading/test_reading_corpus.py -q ; python tests/reading/test_reading_corpus.py prints every miss.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 from amr_grpo.guidelines import load_kb
 from amr_grpo.reading import read_case
 
-CORPUS = Path(__file__).parent / "data" / "reading_corpus.yaml"
+CORPUS = Path(__file__).parents[1] / "data" / "reading_corpus.yaml"
 FIELD_TARGET, SYNDROME_TARGET = 0.95, 0.90
 
 
@@ -104,7 +104,7 @@ def test_reading_accuracy(part: str) -> None:
     assert not wrong_no_abx, f"{part}: 'no antibiotic' syndromes read where the note names none: {wrong_no_abx}"
 
 
-if __name__ == "__main__":  # print the misses (tuning: `python tests/test_reading_corpus.py tuning` hides held-out)
+if __name__ == "__main__":  # print the misses (tuning: `python tests/reading/test_reading_corpus.py tuning` hides held-out)
     part = [n for n in NOTES if not n["held_out"]] if sys.argv[1:] == ["tuning"] else NOTES
     acc, misses, wrong = score(part)
     print("\n".join(misses))

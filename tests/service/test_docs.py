@@ -1,7 +1,7 @@
 """The API docs and the landing page, offline (issues 15 and 16): /docs and /redoc load Swagger UI and ReDoc from
 this server (pinned copies in service/static/vendor, checked against their SHA256SUMS), never from a CDN, and render
 in headless Chromium with every outside host unresolvable; without --model, / is a landing page, not a JSON 404.
-Run: .venv/bin/pytest tests/test_docs.py
+Run: .venv/bin/pytest tests/service/test_docs.py
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from importlib import resources
 
 import pytest
+from browser import console_errors, needs_browser, serve, wait_until
 from fastapi.testclient import TestClient
-from test_web import _console_errors, _serve, _wait, browser, needs_browser  # noqa: F401  (browser: fixture)
 
 from amr_grpo.service.app import create_app
 from amr_grpo.service.settings import Settings
@@ -29,7 +29,7 @@ def client() -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    yield from _serve(Settings(auth=False))
+    yield from serve(Settings(auth=False))
 
 
 def test_vendored_files_match_their_checksums():
@@ -81,36 +81,36 @@ def test_landing_page_without_a_model(client):
 
 
 @needs_browser
-def test_swagger_ui_renders_offline_without_console_errors(server, browser):  # noqa: F811
+def test_swagger_ui_renders_offline_without_console_errors(server, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(server + "/docs")
-    title = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
+    title = wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
     assert "amr-grpo evaluation API" in title[0].text
     paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert {"/v1/evaluate", "/v1/evaluate/batch", "/functions/v1/evaluate-prescription"} <= paths, paths
     assert browser.find_elements(By.CSS_SELECTOR, ".btn.authorize")  # where a user enters the API key
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 @needs_browser
-def test_redoc_renders_offline_without_console_errors(server, browser):  # noqa: F811
+def test_redoc_renders_offline_without_console_errors(server, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(server + "/redoc")
-    heading = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".api-info h1"))
+    heading = wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".api-info h1"))
     assert "amr-grpo evaluation API" in heading[0].text
     assert "Score one validation" in browser.find_element(By.TAG_NAME, "body").text
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 @needs_browser
-def test_landing_page_in_chromium(server, browser):  # noqa: F811
+def test_landing_page_in_chromium(server, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(server + "/")
     assert "not for clinical use" in browser.find_element(By.ID, "notice").text.lower()
     browser.find_element(By.ID, "docs-link").click()
-    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
+    wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
     assert browser.current_url == server + "/docs"
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []

@@ -6,7 +6,7 @@ by Deno on a loopback port (index.ts, Deno.serve) and the Python service by uvic
 vector of tests/vectors/evaluate.json marked parity goes to both, and the answers must be equal.
 Deno comes from `make tools` (.tools/node_modules/.bin/deno) or $AMR_GRPO_DENO; without it these tests skip, except
 in CI (env CI set), where a missing Deno fails.
-Run: .venv/bin/pytest tests/test_edge_function.py
+Run: .venv/bin/pytest tests/service/test_edge_function.py
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from amr_grpo.metrics import resolve_metrics
 from amr_grpo.service.errors import JUDGE_ERRORS
 from amr_grpo.service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = ROOT / "supabase" / "functions" / "evaluate-prescription"
 PACKAGE = ROOT / "src" / "amr_grpo"
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "evaluate.json").read_text(encoding="utf-8"))["vectors"]

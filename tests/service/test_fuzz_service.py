@@ -2,7 +2,7 @@
 
 Bodies range from raw bytes and arbitrary JSON to near-valid requests whose case, ground truth and output carry
 random types, so the rules judge behind the service sees odd input too. Every answer is the verdict or the error
-contract. Run: .venv/bin/pytest tests/test_fuzz_service.py   (HYPOTHESIS_PROFILE-free: 150 examples per test)
+contract. Run: .venv/bin/pytest tests/service/test_fuzz_service.py   (HYPOTHESIS_PROFILE-free: 150 examples per test)
 """
 
 from __future__ import annotations

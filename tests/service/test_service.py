@@ -2,8 +2,8 @@
 
 200 (single on both paths, batch), 401, 413 (declared and streamed), 415, 422 naming the field, 429 with
 Retry-After, 404/405 as error bodies, CORS preflight, OpenAPI; the access log carries no key and no case text.
-Judge failures (502/503/429 from the provider) are in tests/test_service_judge_errors.py.
-Run: .venv/bin/pytest tests/test_service.py
+Judge failures (502/503/429 from the provider) are in tests/service/test_service_judge_errors.py.
+Run: .venv/bin/pytest tests/service/test_service.py
 """
 
 from __future__ import annotations

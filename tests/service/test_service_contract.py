@@ -2,7 +2,7 @@
 when the service does. Boundary inputs go to both, the schema (jsonschema, Draft 2020-12, as OpenAPI 3.1 uses it)
 and the live service; a hypothesis run does the same with random near-valid bodies. The documented maximums fit in
 the body limit: one request with every text field at its maximum, in the costliest JSON encoding, is served.
-Run: .venv/bin/pytest tests/test_service_contract.py
+Run: .venv/bin/pytest tests/service/test_service_contract.py
 """
 
 from __future__ import annotations

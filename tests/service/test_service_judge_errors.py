@@ -3,7 +3,7 @@
 Provider 500 -> 502, provider hang -> 503 (judge timeout), provider 429 -> 429 with the provider's Retry-After,
 spent daily quota -> 429 judge_quota_exhausted, malformed answers -> 502; a batch with one failed item keeps the
 others. Never a made-up score, never a 500; the provider key and the case text never reach a log line.
-Run: .venv/bin/pytest tests/test_service_judge_errors.py
+Run: .venv/bin/pytest tests/service/test_service_judge_errors.py
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A body shorter than its Content-Length or sent a byte at a time ends in 408 and 
 body_timeout_s; a client that leaves mid-body is one access line with status 499 and no traceback; uvicorn's
 limit_concurrency comes from the settings; JSON nested deeper than 64 levels, NaN, Infinity, numbers beyond a double
 and lone surrogates are 422 naming the body; a non-ASCII API key is refused at start-up.
-Run: .venv/bin/pytest tests/test_service_limits.py
+Run: .venv/bin/pytest tests/service/test_service_limits.py
 """
 
 from __future__ import annotations

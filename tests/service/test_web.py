@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from browser import console_errors, needs_browser, serve, wait_until
 from fake_openai import FakeOpenAI
 from fastapi.testclient import TestClient
-from test_report import BASE, TRAINED, _write_run
-from tiny_lm import built_lm  # noqa: F401  (fixture)
+from report_runs import BASE, TRAINED, write_run
 
 from amr_grpo.metrics import METRIC_KEYS
 from amr_grpo.evaluation.report import write_report
@@ -31,13 +26,6 @@ from amr_grpo.service.settings import Settings
 EXAMPLE_1 = {"patient": "28-year-old woman, 58 kg, no known allergies, not pregnant, normal kidney function",
              "diagnosis": "Acute uncomplicated cystitis", "prescription": "Tab Ciprofloxacin 500 mg PO BD x 3 days",
              "setting": "OPD"}  # the page's first example; the tiny LM was fitted to answer it (Decision: Modify)
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--window-size=1200,1600",
-         # no network but loopback: a page that needs a CDN fails here as it would offline
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                   reason="chromium and chromedriver not installed (make tools)")
 
 
 def _settings(model: Path, **kw) -> Settings:
@@ -47,7 +35,7 @@ def _settings(model: Path, **kw) -> Settings:
 # ---------------------------------------------------------------- the API behind the page (no browser)
 
 @pytest.fixture(scope="module")
-def client(built_lm) -> Iterator[TestClient]:  # noqa: F811
+def client(built_lm) -> Iterator[TestClient]:
     with TestClient(create_app(_settings(built_lm))) as c:
         yield c
 
@@ -71,7 +59,7 @@ def llama_parameters(model_dir: Path) -> int:
     return v * h * (1 if c["tie_word_embeddings"] else 2) + c["num_hidden_layers"] * layer + h
 
 
-def test_model_endpoint_says_what_runs(client, built_lm):  # noqa: F811
+def test_model_endpoint_says_what_runs(client, built_lm):
     info = client.get("/v1/model").json()
     # the tiny LM: vocab 770, hidden 64, 2 layers, MLP 128 -> 2 x 49,280 + 2 x 41,088 + 64 = 180,800 parameters
     assert info == {"loaded": True, "name": built_lm.resolve().name, "path": str(built_lm), "base_model": None,
@@ -99,14 +87,14 @@ def test_validate_endpoint_runs_the_policy_then_the_judge(client):
     assert r.status_code == 422 and r.json()["error"]["field"] == "dose"
 
 
-def test_auth_applies_to_the_page_api(built_lm):  # noqa: F811
+def test_auth_applies_to_the_page_api(built_lm):
     with TestClient(create_app(_settings(built_lm, auth=True, api_keys="k1"))) as client:
         assert client.get("/").status_code == 200  # the page itself is public; running the model is not
         assert client.post("/v1/validate", json=EXAMPLE_1).status_code == 401
         assert client.post("/v1/validate", json=EXAMPLE_1, headers={"x-api-key": "k1"}).status_code == 200
 
 
-def test_the_page_uses_the_services_judge_and_survives_its_failure(built_lm, tmp_path, monkeypatch):  # noqa: F811
+def test_the_page_uses_the_services_judge_and_survives_its_failure(built_lm, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_JUDGE_KEY", "k")
     with FakeOpenAI(default_score=3) as fake:
         settings = _settings(built_lm, judge_backend="openai", judge_base_url=fake.base_url, judge_model="fake-judge",
@@ -140,50 +128,9 @@ def test_a_model_that_does_not_load_is_a_message_not_a_crash(tmp_path):
 
 # ---------------------------------------------------------------- the page in headless Chromium
 
-def _serve(settings: Settings) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
-
-
 @pytest.fixture(scope="module")
-def server(built_lm) -> Iterator[str]:  # noqa: F811
-    yield from _serve(_settings(built_lm))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from selenium import webdriver
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in FLAGS:
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-def _console_errors(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-
-
-def _wait(driver, condition, timeout: float = 60):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
+def server(built_lm) -> Iterator[str]:
+    yield from serve(_settings(built_lm))
 
 
 @needs_browser
@@ -193,7 +140,7 @@ def test_page_in_chromium(server, browser, tmp_path):
 
     d = browser
     d.get(server + "/")
-    _console_errors(d)  # drain the log
+    console_errors(d)  # drain the log
     assert "not for clinical use" in d.find_element(By.ID, "notice").text.lower()
 
     # empty fields: a message on the page naming them, the fields marked, no request sent
@@ -212,7 +159,7 @@ def test_page_in_chromium(server, browser, tmp_path):
     assert not d.find_element(By.ID, "error").is_displayed()
 
     d.find_element(By.ID, "submit").click()
-    _wait(d, lambda drv: drv.find_element(By.ID, "result").is_displayed())
+    wait_until(d, lambda drv: drv.find_element(By.ID, "result").is_displayed())
     decision = d.find_element(By.ID, "decision")
     assert decision.text == "Modify" and "decision-modify" in decision.get_attribute("class")
     assert "Nitrofurantoin" in d.find_element(By.ID, "regimen").text
@@ -244,7 +191,7 @@ def test_page_in_chromium(server, browser, tmp_path):
 
     shot = tmp_path / "web-page.png"
     assert d.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
-    assert _console_errors(d) == []
+    assert console_errors(d) == []
 
 
 @needs_browser
@@ -252,23 +199,23 @@ def test_model_failure_shows_on_the_page(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     (tmp_path / "broken").mkdir()
-    for url in _serve(_settings(tmp_path / "broken")):
+    for url in serve(_settings(tmp_path / "broken")):
         browser.get(url + "/")
         browser.find_element(By.ID, "load-example").click()
         browser.find_element(By.ID, "submit").click()
-        error = _wait(browser, lambda drv: drv.find_element(By.ID, "error") if drv.find_element(
+        error = wait_until(browser, lambda drv: drv.find_element(By.ID, "error") if drv.find_element(
             By.ID, "error").is_displayed() else False)
         assert "the policy model is not loaded" in error.text and "does not load" in error.text
         assert not browser.find_element(By.ID, "result").is_displayed()
         # the 503 itself is logged by Chromium as a failed resource; nothing else may be
-        assert [e for e in _console_errors(browser) if "status of 503" not in e] == []
+        assert [e for e in console_errors(browser) if "status of 503" not in e] == []
 
 
 @needs_browser
 def test_report_html_opens_without_console_errors(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    runs = [_write_run(tmp_path / "base", BASE), _write_run(tmp_path / "trained", TRAINED)]
+    runs = [write_run(tmp_path / "base", BASE), write_run(tmp_path / "trained", TRAINED)]
     html = write_report(runs, tmp_path / "rep", labels=["base", "trained"])["html"]
     browser.get(html.as_uri())
     imgs = browser.find_elements(By.TAG_NAME, "img")
@@ -276,4 +223,4 @@ def test_report_html_opens_without_console_errors(browser, tmp_path):
     # every embedded plot decoded: a broken data URI has naturalWidth 0
     assert all(browser.execute_script("return arguments[0].naturalWidth", i) > 100 for i in imgs)
     assert "not for clinical use" in browser.find_element(By.TAG_NAME, "body").text
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []

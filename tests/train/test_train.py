@@ -29,7 +29,7 @@ from amr_grpo.metrics import METRIC_KEYS
 from amr_grpo.train.main import OUR_GRPO_FIELDS, main, training_args, truncate_metrics
 from amr_grpo.train.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "assets" / "tiny-policy"
 RECIPE = ROOT / "configs" / "train" / "tiny-cpu.yaml"
 RECIPES = sorted((ROOT / "configs" / "train").glob("*.yaml"))

@@ -24,7 +24,7 @@ MAX_BATCH_ITEMS = 100  # items in one batch request (the batch as a whole is wit
 MAX_CHECKLIST_ITEMS = 60  # rubric items in one checklist (a case has about 10-15)
 _TRUTH_TEXT_KEYS = ("decision", "recommended_regimen", "regimen", "reference", "citation", "syndrome")
 
-# The OpenAPI schema of each field, stated exactly as the validators below decide (tests/test_service_contract.py
+# The OpenAPI schema of each field, stated exactly as the validators below decide (tests/service/test_service_contract.py
 # sends boundary inputs to both). WithJsonSchema documents; the validators alone decide.
 _KEY = "|".join(METRIC_KEYS)
 CaseText = Annotated[

@@ -10,7 +10,7 @@ paid for), else from the checkpoint's copy. Work redone after a resume is counte
 Merging: the judge sections ("judge", "rules": the engines' ledgers) merge as the engine defines it
 (amr_grpo.judge.ledger: Ledger.merge adds counts, per-endpoint entries by name and the latency histograms, so the
 percentiles of a run resumed or spread over ranks are those of all its calls); "stats" adds up key by key.
-Try it: pytest tests/test_train.py -k resume
+Try it: pytest tests/train/test_train.py -k resume
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ answer that parses but is not exactly it, 0 for an unparseable answer or one cut
 All functions of one batch share ONE judge call (JudgeEngine.score_many over the whole batch), memoised on
 (step, completions). With judge.every_n_steps = N the configured judge scores every Nth step and the rules
 judge the others. Latency, failures and cache hits go to the trainer's log via `log_metric`.
-Try it: pytest tests/test_rewards.py
+Try it: pytest tests/train/test_rewards.py
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ the same prescription (Tab/Inj/Cap, OD/BD/TDS/QID, 1-0-1, q8h, "x 5 days", "for 
 the loading dose written first where the guideline gives one ("1 g IV stat, then 500 mg IV q6h").
 
 Every phrasing here is one the knowledge base's `parse_prescription` reads back to the same drug, dose, route,
-frequency and duration (tests/test_synth.py checks it on every generated case).
+frequency and duration (tests/data/test_synth.py checks it on every generated case).
 Try it: python -c "import random; from amr_grpo.data.synth.phrasing import Item, clinician_text; print(clinician_text([Item('amoxicillin', 'PO', 8, 1000, days=5)], random.Random(0)))"
 """
 
