@@ -1,4 +1,4 @@
-"""The labels are right (issue 17): every generated case holds the invariants of data/label_checks.py, for the shipped
+"""The labels are right (issue 17): every generated case holds the invariants of data/synth/label_checks.py, for the shipped
 seed and another one, and each invariant catches the clinical error it is there for (the examples the clinical
 review found in the old generator, rebuilt here by hand).
 
