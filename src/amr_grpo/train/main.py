@@ -87,7 +87,8 @@ def training_args(cfg: TrainConfig, out: Path, reward_weights: list[float], cuda
     names = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
     unknown = sorted(set(section) - names)
     if unknown:  # an older TRL than pyproject allows: one line, not a TypeError from deep inside
-        raise UserError(f"grpo.{unknown[0]}: not a GRPOConfig field in trl {trl.__version__}", "pip install 'trl>=1.16'")
+        raise UserError(f"grpo.{unknown[0]}: not a GRPOConfig field in trl {trl.__version__}",
+                        "pip install 'trl>=1.16'")
     # transformers renamed gradient_checkpointing to activation_checkpointing; pass the name this version has
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return trl.GRPOConfig(

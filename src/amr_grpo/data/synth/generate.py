@@ -27,8 +27,8 @@ from amr_grpo.data.synth.patients import Unfit
 from amr_grpo.data.synth.phrasing import clinician_text
 from amr_grpo.data.synth.reference import citation, reference_text
 from amr_grpo.data.synth.regimens import with_weight
-from amr_grpo.data.synth.scenarios import (Built, Ctx, approve, group_drugs, pregnancy_blocks, wrong_dose, wrong_duration,
-                                     wrong_frequency, wrong_route)
+from amr_grpo.data.synth.scenarios import (Built, Ctx, approve, group_drugs, pregnancy_blocks, wrong_dose,
+                                           wrong_duration, wrong_frequency, wrong_route)
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome
 from amr_grpo.records import Patient

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from amr_grpo.data.synth.dosing import renal_for
 from amr_grpo.data.synth.patients import make_patient, profile_for
 from amr_grpo.data.synth.phrasing import Item, display_name, dose_text, freq_canonical, load_canonical
-from amr_grpo.data.synth.regimens import condition_kind, examples, guideline_items, items_of, matches, syndrome_drugs, usable
+from amr_grpo.data.synth.regimens import (condition_kind, examples, guideline_items, items_of, matches, syndrome_drugs,
+                                          usable)
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.records import Patient
 

@@ -12,7 +12,8 @@ from amr_grpo.data.synth.dosing import renal_for
 from amr_grpo.data.synth.phrasing import Item, display_name
 from amr_grpo.data.synth.regimens import condition_kind, examples, items_of, usable
 from amr_grpo.data.synth.scenarios import (Built, Ctx, _allergy_text, dose_line, dosed, first_safe, group_drugs, names,
-                                     patient, pregnancy_blocks, pregnancy_possible, problems, quiet_meds, setting_of)
+                                           patient, pregnancy_blocks, pregnancy_possible, problems, quiet_meds,
+                                           setting_of)
 from amr_grpo.guidelines import Syndrome
 
 

@@ -15,7 +15,7 @@ from amr_grpo.data.synth.patients import profile_for
 from amr_grpo.data.synth.phrasing import Item, display_name
 from amr_grpo.data.synth.regimens import condition_kind, examples, items_of, syndrome_drugs, usable
 from amr_grpo.data.synth.scenarios import (BROAD, MISUSED_IV, MISUSED_PO, Built, Ctx, brief, decision_for, first_safe,
-                                     group_drugs, names, patient, problems, quiet_meds, setting_of)
+                                           group_drugs, names, patient, problems, quiet_meds, setting_of)
 from amr_grpo.guidelines import Regimen, Syndrome
 
 # supportive care for syndromes where no antibiotic is indicated (matched on words of the key or name)
