@@ -24,8 +24,8 @@ CLI = str(Path(sys.executable).parent / "amr-grpo")
 CASE = "28-year-old woman, cystitis, ciprofloxacin 500 mg BD x 3 days"
 BASELINE = """
 import sys
-from amr_grpo.evaluate import judge_config, load_split
-from amr_grpo.generation import Generator
+from amr_grpo.evaluation.evaluate import judge_config, load_split
+from amr_grpo.evaluation.generation import Generator
 from amr_grpo.judge import build_engine
 from amr_grpo.errors import UserError
 model, data, n, tokens = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

@@ -67,8 +67,8 @@ def worker(args: argparse.Namespace) -> None:
     from transformers import TrainerCallback
 
     from amr_grpo import config as config_io
-    from amr_grpo.train import main
-    from amr_grpo.train_config import TrainConfig
+    from amr_grpo.train.main import main
+    from amr_grpo.train.config import TrainConfig
 
     cuda = args.device == "cuda"
     overrides = [f"model.name_or_path={args.model_dir}", f"data.dir={args.data_dir}", f"output_dir={args.out_dir}",

@@ -5,7 +5,7 @@
 #   scripts/vendor_docs_assets.sh            # writes src/amr_grpo/service/static/vendor/ and its SHA256SUMS
 #
 # npm fetches each package from the registry and checks it against the registry's integrity hash; the files are
-# copied unchanged but for ReDoc's logo URL (below), with their licences. To upgrade, change a version below, run this, run tests/test_docs.py.
+# copied unchanged but for ReDoc's logo URL (below), with their licences. To upgrade, change a version below, run this, run tests/service/test_docs.py.
 set -euo pipefail
 
 SWAGGER_UI=5.35.0  # npm swagger-ui-dist (Apache-2.0)
@@ -37,7 +37,7 @@ cp "$tmp/rd/package/LICENSE" "$dest/redoc.LICENSE"
 cat > "$dest/VERSIONS" <<VERSIONS
 swagger-ui-dist $SWAGGER_UI (npm, Apache-2.0): swagger-ui-bundle.js, swagger-ui.css, favicon-32x32.png
 redoc $REDOC (npm, MIT): redoc.standalone.js (its sidebar logo URL replaced by an empty inline image: no CDN request)
-Fetched by scripts/vendor_docs_assets.sh; SHA256SUMS lists every file (tests/test_docs.py checks it).
+Fetched by scripts/vendor_docs_assets.sh; SHA256SUMS lists every file (tests/service/test_docs.py checks it).
 VERSIONS
 (cd "$dest" && sha256sum -- * | grep -v ' SHA256SUMS$' > SHA256SUMS)
 echo "vendored swagger-ui-dist $SWAGGER_UI and redoc $REDOC into ${dest#"$root"/}"

@@ -1,8 +1,5 @@
-"""Shared test setup: test helpers (fake_openai, live_service, tiny_lm) importable from every test folder."""
+"""Shared test setup. The helper modules in this folder (fake_openai, live_service, tiny_lm, browser, ...) are
+importable from every test folder through pyproject's `pythonpath = ["tests"]`; the fixtures of tiny_lm (the tiny
+policy, its LoRA adapter) and browser (headless Chromium) are registered here for every test."""
 
-import sys
-from pathlib import Path
-
-TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+pytest_plugins = ["tiny_lm", "browser"]

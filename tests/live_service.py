@@ -3,8 +3,9 @@
     with LiveService(Settings(api_keys="k1", cache_path=tmp / "c.sqlite")) as svc:
         httpx.post(svc.url + "/v1/evaluate", json=..., headers={"authorization": "Bearer k1"})
 
-Used by tests/test_service*.py, tests/test_remote_reward.py, tests/test_fuzz_service.py (and the Edge parity test),
-with the contract checks `check_error` / `check_verdict` and `capture_logs()` (every log line the servers write).
+Used by tests/service/test_service*.py, tests/judge/test_remote_reward.py, tests/service/test_fuzz_service.py (and the
+Edge parity test), with the contract checks `check_error` / `check_verdict` and `capture_logs()` (every log line the
+servers write).
 """
 
 from __future__ import annotations

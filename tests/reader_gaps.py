@@ -12,7 +12,7 @@ from typing import Callable
 
 from synth_cases import cases
 
-from amr_grpo.data.scenarios import pregnancy_blocks
+from amr_grpo.data.synth.scenarios import pregnancy_blocks
 from amr_grpo.guidelines import load_kb
 from amr_grpo.reading import read_case
 from amr_grpo.judge.rules.context import read_culture

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from amr_grpo.data.prepare import PrepareOptions, prepare
-from amr_grpo.evaluate import evaluate, judge_config
+from amr_grpo.evaluation.evaluate import evaluate, judge_config
 from amr_grpo.review.export import CSV_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from amr_grpo.data.synth import NOTES_SHARE, Generated, generate_cases
+from amr_grpo.data.synth.generate import NOTES_SHARE, Generated, generate_cases
 
 
 @lru_cache(maxsize=None)

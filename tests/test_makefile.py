@@ -4,7 +4,7 @@ when bench/reward_hacking.py has written them.
 `make -n` prints the commands `make run` would run, for a run directory in each state a Ctrl-C can leave it in
 (`-o data`: the data step is taken as done, nothing is installed or prepared); the evaluate, train and report
 commands must carry --resume and --baseline-json exactly when that state calls for them. That an interrupted
-evaluation is results.jsonl without summary.json is evaluate's contract (tests/test_evaluate.py).
+evaluation is results.jsonl without summary.json is evaluate's contract (tests/evaluation/test_evaluate.py).
 Run: .venv/bin/pytest tests/test_makefile.py
 """
 

@@ -106,7 +106,7 @@ def build_tiny_lm(out: Path, steps: int = 120) -> Path:
 def _data_prompt(case: dict[str, str]) -> list[dict[str, str]]:
     """DATA's chat prompt (system message + case), exactly as the Validator builds it."""
     from amr_grpo.data.prompts import render_prompt
-    from amr_grpo.validate import to_case
+    from amr_grpo.evaluation.validate import to_case
 
     return render_prompt(to_case(case))
 

@@ -4,7 +4,7 @@ chmod does not stop root: root writes a 0444 file through CAP_DAC_OVERRIDE. The 
 CAP_DAC_READ_SEARCH) dropped from its bounding set before exec, so it is still root but the mode bits bind it, as
 they bind any user: the same fault a user meets with a read-only cache. Where the capability cannot be dropped
 (no CAP_SETPCAP), `skip_reason()` says so and the tests that need it skip.
-Try it: .venv/bin/pytest tests/test_cache.py -k read_only
+Try it: .venv/bin/pytest tests/judge/test_cache.py -k read_only
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ The Python API (loaded on first use, so `import amr_grpo` stays light):
   evaluate_model(model, data_dir, out_dir, judge="rules", split="test", ...) -> summary dict
   write_report(result_dirs, out_dir, train_log=None, labels=None, ...)       -> {markdown, html, ...}
   Validator.from_pretrained(path).validate(case)                             -> Validation
-Examples: the README's "Python API" section. (`evaluate_model`, not `evaluate`: that name is the submodule.)
+Examples: the README's "Python API" section.
 """
 
 __version__ = "0.1.0"
+NOTICE = "Research tool, not for clinical use."  # said by every command, report, export and API answer
 
 _API = {"judge_case": "amr_grpo.api", "prepare": "amr_grpo.api", "evaluate_model": "amr_grpo.api",
-        "write_report": "amr_grpo.report", "Validator": "amr_grpo.validate"}
+        "write_report": "amr_grpo.evaluation.report", "Validator": "amr_grpo.evaluation.validate"}
 __all__ = ["__version__", *_API]
 
 

@@ -22,15 +22,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from amr_grpo.data.prepare import PrepareOptions
+from amr_grpo.data.prepare import prepare as run_prepare
 from amr_grpo.errors import UserError
+from amr_grpo.evaluation.evaluate import evaluate
+from amr_grpo.evaluation.generation import GenerationSettings
+from amr_grpo.judge import build_engine
+from amr_grpo.judge.base import EvalRequest
+from amr_grpo.judge.config import JudgeConfig
+from amr_grpo.metrics import resolve_metrics
+from amr_grpo.preflight import check_judge_key
 from amr_grpo.records import Verdict
 
 
 def judge_config(judge: Any = "rules", **options: Any) -> Any:
     """A JudgeConfig from a backend name ("rules", "openai", "hybrid", "local", "api") and JudgeConfig fields,
     or the JudgeConfig given, as is."""
-    from amr_grpo.judge.config import JudgeConfig
-
     if isinstance(judge, JudgeConfig):
         if options:
             raise UserError("give judge options in the JudgeConfig, or a backend name with options, not both")
@@ -51,11 +58,6 @@ def judge_case(case: str | dict[str, Any], output: str, ground_truth: str | dict
     `ground_truth` a reference text or {decision, recommended_regimen, ...}; `metrics` "all", "priority" or keys.
     Raises JudgeError when the judge cannot score (never a made-up score). Works inside a running event loop
     (a notebook) too: it then scores on a thread of its own."""
-    from amr_grpo.judge import build_engine
-    from amr_grpo.judge.base import EvalRequest
-    from amr_grpo.metrics import resolve_metrics
-    from amr_grpo.preflight import check_judge_key
-
     try:
         keys = tuple(resolve_metrics(metrics))
     except ValueError as e:
@@ -81,9 +83,6 @@ def judge_case(case: str | dict[str, Any], output: str, ground_truth: str | dict
 def prepare(inputs: Sequence[str | Path], out_dir: str | Path, **options: Any) -> Any:
     """Raw cases (JSONL / JSON / CSV) -> GRPO splits in out_dir; options are PrepareOptions fields (field_map,
     map_file, val_size, test_size, seed, skip_invalid, force, ...). Returns the PrepareSummary."""
-    from amr_grpo.data.prepare import PrepareOptions
-    from amr_grpo.data.prepare import prepare as run_prepare
-
     unknown = set(options) - set(PrepareOptions.__dataclass_fields__)
     if unknown:
         raise UserError(f"unknown prepare option(s): {', '.join(sorted(unknown))}",
@@ -101,9 +100,6 @@ def evaluate_model(model: str | Path | None, data_dir: str | Path, out_dir: str 
     `judge` is a backend name or a JudgeConfig; `generation` holds GenerationSettings fields (max_new_tokens,
     batch_size, do_sample, temperature, top_p, top_k, seed, progress). With model=None, `outputs` names an
     earlier results.jsonl to rescore. Ctrl-C keeps the finished rows; resume=True continues."""
-    from amr_grpo.evaluate import evaluate
-    from amr_grpo.generation import GenerationSettings
-
     unknown = set(generation) - set(GenerationSettings.__dataclass_fields__)
     if unknown:
         raise UserError(f"unknown generation setting(s): {', '.join(sorted(unknown))}",

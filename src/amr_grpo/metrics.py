@@ -1,8 +1,8 @@
 """The six rubric metrics, the weighted reward and the critical-error cap: one source of truth, read from metrics.json;
 and the decision cost matrix, read from decision_costs.json beside it.
 
-The Supabase Edge Function keeps a byte-identical copy of metrics.json (tests/test_edge_function.py fails if they
-differ), so both apply the same cap: a verdict with a critical error has every metric score capped at
+The Supabase Edge Function keeps a byte-identical copy of metrics.json (tests/service/test_edge_function.py fails
+if they differ), so both apply the same cap: a verdict with a critical error has every metric score capped at
 `critical_max_score()` (2), which puts its weighted reward at 0.4 or below by the same formula everywhere (the HTTP
 answer, the per-metric TRL rewards, the Edge Function).
 Try it: python -c "from amr_grpo.metrics import weighted_reward as w; print(w({'clinical_accuracy': 4}))"

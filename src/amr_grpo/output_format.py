@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from amr_grpo.guidelines import parse_prescription
 from amr_grpo.records import Decision, Dose, Validation
 
 # ---- the format ------------------------------------------------------------------------------------------------
@@ -200,8 +201,6 @@ def parse_regimen(text: str | None) -> list[Dose]:
 @lru_cache(maxsize=8192)
 def _parse_prescription_cached(text: str) -> tuple[Dose, ...]:
     """The KB prescription parser, cached."""
-    from amr_grpo.guidelines import parse_prescription  # imported late so parse.py loads without the KB
-
     return tuple(parse_prescription(text))
 
 

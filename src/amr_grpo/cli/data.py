@@ -14,10 +14,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import check_output_file, console, user_errors
 from amr_grpo.errors import UserError
 
-NOTICE = "Research tool, not for clinical use."
 PROGRESS_MIN = 2000  # show a progress bar from this many records
 
 
@@ -111,7 +111,7 @@ def synth(
                                               "slip, ward or ED note, discharge summary) instead of fields.")] = 0.25,
 ) -> None:
     """Synthetic prescription cases from the guideline knowledge base (Approve / Modify / Reject), as JSONL."""
-    from amr_grpo.data.synth import write_cases
+    from amr_grpo.data.synth.generate import write_cases
 
     check_output_file(out)
     counts = write_cases(n, seed, out, notes)

@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import NoProbe, console, user_errors
 from amr_grpo.errors import UserError
 
-NOTICE = "Research tool, not for clinical use."
 JudgeName = Literal["rules", "openai", "hybrid", "local", "api"]
 
 Model = Annotated[str, typer.Option("--model", help="Model dir or hub id, merged, or a LoRA adapter dir (peft).")]
@@ -55,9 +55,9 @@ def evaluate_cmd(
 ) -> None:
     """Generate validations for a dataset split and score them on all six metrics. Rows are written as each
     batch finishes; Ctrl-C keeps them and --resume continues. Research tool, not for clinical use."""
-    from amr_grpo.evaluate import EvaluationInterrupted, evaluate
-    from amr_grpo.evaluate import judge_config as make_judge_config
-    from amr_grpo.generation import GenerationSettings
+    from amr_grpo.evaluation.evaluate import EvaluationInterrupted, evaluate
+    from amr_grpo.evaluation.evaluate import judge_config as make_judge_config
+    from amr_grpo.evaluation.generation import GenerationSettings
 
     gen = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=sample,
                              temperature=temperature, top_p=top_p, seed=seed, progress=True)
@@ -97,7 +97,7 @@ def report_cmd(
 ) -> None:
     """Write report.md and a self-contained report.html from saved results (pure: no model, no judge), with
     every table as CSV and LaTeX and every plot as PNG, SVG and PDF. Research tool, not for clinical use."""
-    from amr_grpo.report import read_baselines, write_report
+    from amr_grpo.evaluation.report import read_baselines, write_report
 
     names = [n.strip() for n in labels.split(",")] if labels else None
     lines = read_baselines(baseline or [], baseline_json or [])
@@ -148,10 +148,10 @@ def validate_cmd(
     if (case is None) == (text is None):
         raise UserError("give exactly one of --case FILE or --text '...'")
     case_obj, truth = _read_case_file(case) if case else (text, None)
-    from amr_grpo.evaluate import judge_config as make_judge_config
+    from amr_grpo.evaluation.evaluate import judge_config as make_judge_config
     from amr_grpo.judge import probe
     from amr_grpo.preflight import check_judge_key
-    from amr_grpo.validate import Validator, to_case
+    from amr_grpo.evaluation.validate import Validator, to_case
 
     cfg = make_judge_config(judge, judge_config, judge_opt, no_probe) if judge else None
     if cfg is not None:  # the judge's key, then that it answers, before the case reader (spaCy) and the model load

@@ -11,11 +11,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import console, user_errors
 from amr_grpo.reading.explain import explain
 from amr_grpo.reading.reader import Reading
-
-NOTICE = "Research tool, not for clinical use."
 
 
 def _value(v: object) -> str:

@@ -15,9 +15,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import NoProbe, check_output_file, console, fail, user_errors
 
-NOTICE = "Research tool, not for clinical use."
 Backend = Literal["rules", "openai", "local", "hybrid", "api"]
 
 

@@ -16,9 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import check_output_file, user_errors
-
-NOTICE = "Research tool, not for clinical use."
 
 
 def register(app: typer.Typer) -> None:

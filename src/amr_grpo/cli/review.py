@@ -16,9 +16,9 @@ from typing import Annotated
 
 import typer
 
+from amr_grpo import NOTICE
 from amr_grpo.cli.common import check_output_file, console, user_errors
 
-NOTICE = "Research tool, not for clinical use."
 DB_HELP = ("Review database: a URL (sqlite:///FILE, postgresql+psycopg://USER:PASSWORD@HOST/DB), a SQLite file, or a "
            "review directory (its review.sqlite). Default: $AMR_GRPO_DATABASE_URL")
 Db = Annotated[str | None, typer.Option("--db", help=DB_HELP)]

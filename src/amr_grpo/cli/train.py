@@ -37,12 +37,12 @@ def train(
     Example: amr-grpo train --config configs/train/tiny-cpu.yaml grpo.max_steps=20 output_dir=runs/try
     """
     from amr_grpo import config as config_io
-    from amr_grpo.train_checks import check_config
-    from amr_grpo.train_config import TrainConfig
+    from amr_grpo.train.checks import check_config
+    from amr_grpo.train.config import TrainConfig
 
     cfg = config_io.load(TrainConfig, config, list(overrides or []))
     if cfg.model.use_unsloth and not (print_config or plan):
-        from amr_grpo.train import import_unsloth
+        from amr_grpo.train.main import import_unsloth
 
         import_unsloth()  # before check_config imports transformers, so Unsloth's patches apply
     check_config(cfg)
@@ -52,13 +52,13 @@ def train(
         typer.echo(yaml.safe_dump(config_io.to_dict(cfg), sort_keys=False), nl=False)
         return
     if plan:
-        from amr_grpo.train_plan import make_plan, render
+        from amr_grpo.train.plan import make_plan, render
 
         p = make_plan(cfg, world_size=world_size or int(os.environ.get("WORLD_SIZE", "1")))
         for line in render(p, str(config)):
             console.print(line, highlight=False)
         return
-    from amr_grpo.train import main
+    from amr_grpo.train.main import main
 
     summary = main(cfg, resume=resume, recipe=str(config))
     if not summary:  # not the main process of a multi-process run

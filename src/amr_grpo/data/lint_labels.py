@@ -20,14 +20,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from amr_grpo.data.label_checks import check_loading, check_spectrum, renal_mismatch
 from amr_grpo.data.normalize import FieldProblems, normalize, parse_map
-from amr_grpo.data.phrasing import Item
 from amr_grpo.data.readers import read_records
-from amr_grpo.data.regimens import daily_cap
-from amr_grpo.data.scenarios import group_drugs
+from amr_grpo.data.synth.label_checks import check_loading, check_spectrum, renal_mismatch
+from amr_grpo.data.synth.phrasing import Item
+from amr_grpo.data.synth.regimens import daily_cap
+from amr_grpo.data.synth.scenarios import group_drugs
 from amr_grpo.errors import UserError
 from amr_grpo.guidelines import Syndrome, load_kb
+from amr_grpo.judge.rules.build import case_context
+from amr_grpo.judge.rules.regimen import check_regimen
+from amr_grpo.output_format import no_regimen, parse_regimen
 from amr_grpo.reading import read_case, read_ground_truth
 from amr_grpo.records import Case, GroundTruth
 
@@ -69,9 +72,6 @@ class Expectation:
 
     def check(self, regimen: str) -> RegimenVerdict:
         """A labelled regimen text checked against the guideline for this patient."""
-        from amr_grpo.output_format import no_regimen, parse_regimen
-        from amr_grpo.judge.rules.regimen import check_regimen
-
         doses = () if no_regimen(regimen) else tuple(_per_kg_when_capped(self, d) for d in parse_regimen(regimen))
         rc = check_regimen(self.context, doses)
         return RegimenVerdict(rc.score, rc.why, rc.contraindicated, rc.renal_unadjusted)
@@ -82,8 +82,6 @@ def kb_expectation(case: Case, syndrome: str | None) -> Expectation:
     the one place to switch to the reward Checklist (records.Checklist: expected_decisions, regimens, avoid,
     sections). Two things the knowledge base holds and the regimen check does not see are added here: a daily
     maximum (azithromycin 20 mg/kg/day, max 1 g/day) and de-escalation on a culture report (G5)."""
-    from amr_grpo.judge.rules.build import case_context
-
     ctx = case_context(case.to_dict(), {"syndrome": syndrome} if syndrome else None)
     exp = Expectation(ctx.syndrome, frozenset(), "", ctx.no_antibiotic, ctx)
     if ctx.syndrome is None or not ctx.prescribed:
@@ -156,16 +154,12 @@ class LintReport:
 
 
 def _items(text: str) -> list[Item]:
-    from amr_grpo.output_format import parse_regimen
-
     return [Item(d.drug, d.route or "", d.interval_h if d.interval_h is not None else -1, d.dose_mg,
                  d.dose_mg_per_kg, d.dose_units, d.duration_days) for d in parse_regimen(text) if d.drug]
 
 
 def lint_case(case: Case, truth: GroundTruth, where: str) -> tuple[bool, list[Finding]]:
     """(checked, findings) for one labelled case."""
-    from amr_grpo.output_format import no_regimen, parse_regimen
-
     exp = kb_expectation(case, truth.syndrome or case.syndrome)
     label = truth.decision.value if truth.decision else "none"
     out: list[Finding] = []

@@ -27,9 +27,10 @@ from typing import Any
 
 import yaml
 
-from amr_grpo.data.normalize import norm_key
-from amr_grpo.reading.columns import ALIASES, CASE_FIELDS, OTHER_FIELDS, PATIENT_ALIASES, PATIENT_FIELDS
+from amr_grpo.data.normalize import norm_key, parse_output
+from amr_grpo.data.readers import read_records
 from amr_grpo.errors import UserError
+from amr_grpo.reading.columns import ALIASES, PATIENT_ALIASES
 from amr_grpo.records import Decision
 
 FILE_KEYS = ("map", "decision_values")
@@ -69,10 +70,6 @@ DECISION_WORDS = {  # a file's decision word, read by its stem, -> our decision 
                "inappropriate", "reject", "unjustified", "no antibiotic"),
 }
 _DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|g|mcg|iu|units?|mu)\b", re.I)
-
-
-def known_fields() -> set[str]:
-    return set(CASE_FIELDS) | set(OTHER_FIELDS) | {f"patient.{p}" for p in PATIENT_FIELDS}
 
 
 def load_map_file(path: str | Path) -> tuple[list[str], dict[str, str]]:
@@ -128,7 +125,6 @@ def _by_values(values: list[str]) -> str | None:
     """A field read from a column's values: validations with a Decision line, decisions, doses, sexes."""
     if not values:
         return None
-    from amr_grpo.data.normalize import parse_output
 
     if all("\n" in v and parse_output(v)["decision"] for v in values):
         return "reference"
@@ -179,8 +175,6 @@ def propose_decision_values(values: list[str]) -> dict[str, str]:
 
 def propose_mapping(path: Path, fmt: str = "auto") -> str:
     """A mapping file (YAML text with comments) for `path`, from its column names and first rows."""
-    from amr_grpo.data.readers import read_records
-
     rows: list[dict[str, Any]] = []
     for rec in read_records(path, fmt):
         if isinstance(rec.data, dict):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
+from amr_grpo.output_format import parse_validation
 from amr_grpo.reading.columns import ALIASES, CASE_FIELDS, OTHER_FIELDS, PATIENT_ALIASES, PATIENT_FIELDS
 from amr_grpo.records import Case, Decision, GroundTruth, Patient
 
@@ -228,8 +229,6 @@ def _from_output(output: str) -> GroundTruth:
 
 def parse_output(text: str) -> dict[str, Any]:
     """{"decision", "regimen", "reference"} of a validation text, read by the policy-format parser (output_format.py)."""
-    from amr_grpo.output_format import parse_validation
-
     v = parse_validation(text)
     return {"decision": v.decision, "regimen": v.recommended_regimen, "reference": v.reference}
 

@@ -24,6 +24,7 @@ from amr_grpo.data.normalize import FieldProblems, Normalized, normalize, parse_
 from amr_grpo.data.prompts import render_prompt, render_prompt_text
 from amr_grpo.data.readers import read_records
 from amr_grpo.errors import UserError
+from amr_grpo.judge.rules import case_context
 
 SPLITS = ("train", "val", "test")
 PROMPT_FORMATS = ("chat", "text")
@@ -221,8 +222,6 @@ def split_items(items: list[_Item], opts: PrepareOptions) -> dict[str, list[_Ite
 
 
 def to_grpo_record(norm: Normalized, prompt_format: str = "chat") -> dict[str, Any]:
-    from amr_grpo.judge.rules import case_context  # the case's checklist, stored so training never rebuilds it
-
     prompt = render_prompt(norm.case) if prompt_format == "chat" else render_prompt_text(norm.case)
     return {
         "id": norm.case.id,

@@ -26,6 +26,7 @@ from amr_grpo.guidelines.model import (
     Source,
     Syndrome,
 )
+from amr_grpo.guidelines.safety import attach_safety  # the class-level pregnancy and interaction rows
 from amr_grpo.guidelines.text import AMOUNT_RE, Amount, parse_amount
 
 DATA_DIR = Path(__file__).parent
@@ -33,9 +34,6 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when pre
 ROUTES = ("PO", "IV", "IM", "PO/IV", "IV/IM")
 AWARE = ("Access", "Watch", "Reserve")
 RENAL_ACTIONS = ("no_change", "adjust", "avoid", "review")
-PREGNANCY_ACTIONS = (
-    "ok", "caution", "avoid", "avoid_first_trimester", "avoid_near_term", "avoid_first_trimester_and_near_term",
-)
 DECISIONS = ("Modify", "Reject")
 
 
@@ -275,8 +273,6 @@ def load_raw(data_dir: Path = DATA_DIR) -> RawKB:
             source=c.source(row), notes=c.strings(row, "notes"), aware_by_route=tuple(by_route.items()),
             aware_source=c.source(row, "aware_source", default=aware_src),
         ))
-    from amr_grpo.guidelines.safety import attach_safety  # the class-level pregnancy and interaction rows
-
     drugs = attach_safety(_Ctx("safety.yaml", guidelines), drugs, set(classes), preg_rows, inter_rows)
     by_key = {d.key: d for d in drugs}
     if len(by_key) != len(drugs):

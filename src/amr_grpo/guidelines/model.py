@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, field
 
 CONFIDENCE_LABELS = ("Q-NCDC25", "Q-ICMR19", "S-ICMR19", "X", "GK")
+PREGNANCY_ACTIONS = (  # PregnancyRule.action
+    "ok", "caution", "avoid", "avoid_first_trimester", "avoid_near_term", "avoid_first_trimester_and_near_term",
+)
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from amr_grpo.guidelines.model import Drug, Interaction, PregnancyRule
+from amr_grpo.guidelines.model import PREGNANCY_ACTIONS, Drug, Interaction, PregnancyRule
 from amr_grpo.guidelines.text import words
 
 
 def attach_safety(c: Any, drugs: list[Drug], classes: set[str], preg_rows: list, inter_rows: list) -> list[Drug]:
     """Return the drugs with their pregnancy rule and interactions filled in from safety.yaml (c: loader._Ctx)."""
-    from amr_grpo.guidelines.loader import PREGNANCY_ACTIONS
-
     keys = {d.key for d in drugs}
 
     def targets(row: Any, field: str) -> tuple[str, ...]:

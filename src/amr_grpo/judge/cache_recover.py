@@ -6,7 +6,7 @@ has no `.recover` (that is the sqlite3 shell's extension), so this reads the fil
 (https://www.sqlite.org/fileformat2.html): every table-leaf page, every cell, overflow chains, records of
 (key TEXT, verdict TEXT, created REAL). A row counts only if its key is a sha256 hex digest and its verdict a JSON
 object; for a key seen twice, the higher rowid (the newer write) wins.
-Try it: .venv/bin/pytest tests/test_cache.py -k damaged
+Try it: .venv/bin/pytest tests/judge/test_cache.py -k damaged
 """
 
 from __future__ import annotations

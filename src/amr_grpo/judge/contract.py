@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 
 from amr_grpo.judge.base import EvalRequest
 from amr_grpo.metrics import METRIC_KEYS, resolve_metrics
-from amr_grpo.records import Verdict
 
 # Per text field (patient_case, model_output, ground_truth), in characters (code points); the Edge Function's too.
 # One request with every field at this maximum fits in the services' 1 MiB body limit whatever the JSON encoding:
@@ -25,7 +24,7 @@ MAX_BATCH_ITEMS = 100  # items in one batch request (the batch as a whole is wit
 MAX_CHECKLIST_ITEMS = 60  # rubric items in one checklist (a case has about 10-15)
 _TRUTH_TEXT_KEYS = ("decision", "recommended_regimen", "regimen", "reference", "citation", "syndrome")
 
-# The OpenAPI schema of each field, stated exactly as the validators below decide (tests/test_service_contract.py
+# The OpenAPI schema of each field, stated exactly as the validators below decide (tests/service/test_service_contract.py
 # sends boundary inputs to both). WithJsonSchema documents; the validators alone decide.
 _KEY = "|".join(METRIC_KEYS)
 CaseText = Annotated[
@@ -160,8 +159,6 @@ class EvaluationRequestModel(BaseModel):
             checklist=self.checklist.model_dump() if self.checklist is not None else None,
         )
 
-    to_request = to_eval_request  # the name the service uses
-
 
 class BatchRequestModel(BaseModel):
     """{"items": [request, ...]}, 1 to MAX_BATCH_ITEMS items."""
@@ -197,10 +194,6 @@ class EvaluationResponseModel(BaseModel):
     judge: JudgeInfoModel
     cached: bool = False
     flags: FlagsModel = Field(default_factory=FlagsModel)
-
-    @classmethod
-    def from_verdict(cls, v: Verdict) -> EvaluationResponseModel:
-        return cls.model_validate(v.to_dict())
 
 
 class ErrorDetail(BaseModel):

@@ -9,7 +9,7 @@ which then waits on its limiter. An endpoint is skipped until its reset when its
 provider says its quota is spent (a 429 with a long wait), and for `unreachable_cooldown_s` after it could not be
 reached `connect_retries + 1` times in a row. When every endpoint is skipped, the engine applies the configured
 fallback until the earliest reset.
-Try it: .venv/bin/pytest tests/test_endpoints.py
+Try it: .venv/bin/pytest tests/judge/test_endpoints.py
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ class JudgeEngine:
 
     def _rules(self) -> Judge:
         if self._fallback is None:
-            from amr_grpo.judge.rules import RulesJudge
+            from amr_grpo.judge.rules import RulesJudge  # the case reader (spaCy): only when a fallback is due
 
             self._fallback = RulesJudge()
         return self._fallback

@@ -1,7 +1,8 @@
 """The `local` judge: the same rubric prompt and answer parser through a transformers causal LM on your machine.
 
 For users with a GPU and open judge weights (e.g. a Prometheus 2 or Llama 3.x Instruct checkpoint) and no API.
-The prompt goes through the tokenizer's chat template when it has one (else "role: content" blocks), decoding is
+The model loads and generates through evaluation/generation.py, as the policy does in `amr-grpo evaluate`. The
+prompt goes through the tokenizer's chat template when it has one (else "role: content" blocks), decoding is
 greedy, and the answer is validated like the `openai` judge's: one retry quoting the error, then
 JudgeError("bad_answer"). Generations run one at a time on a worker thread, so the event loop stays free.
 Judging quality is the model's: the tests drive this code path with a tiny random Llama, which cannot judge
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from amr_grpo.errors import UserError
+from amr_grpo.evaluation.generation import GenerationSettings, Generator, load_model
 from amr_grpo.judge.base import JudgeError, Usage
 from amr_grpo.judge.llm import PromptJudge
 
@@ -24,55 +26,34 @@ from amr_grpo.judge.llm import PromptJudge
 class LocalJudge(PromptJudge):
     backend = "local"
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        *,
-        max_new_tokens: int = 1024,
-        device: str | None = None,
-        dtype: str = "auto",
-        generate_kwargs: dict[str, Any] | None = None,
-    ):
+    def __init__(self, model_path: str | Path, *, max_new_tokens: int = 1024, device: str | None = None,
+                 generate_kwargs: dict[str, Any] | None = None):
         """`generate_kwargs` go to model.generate (e.g. a logits_processor); sampling stays off (greedy)."""
         super().__init__()
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         path = Path(model_path).expanduser()
         if not path.exists():
             raise UserError(f"local judge model not found: {path}", hint="judge.model must be a local model directory")
         self.model = str(model_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        if device:
-            self.lm.to(device)
-        self.lm.eval()
-        self.max_new_tokens = max_new_tokens
+        lm, self.tokenizer = load_model(path, device=device)
+        self.generator = Generator(lm, self.tokenizer, GenerationSettings(max_new_tokens=max_new_tokens, batch_size=1))
         self.generate_kwargs = dict(generate_kwargs or {})
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one generation at a time on the shared model
 
     def _max_tokens(self, prompt: Any) -> int:
-        return self.max_new_tokens
+        return self.generator.settings.max_new_tokens
 
-    def _encode(self, messages: list[dict[str, str]]) -> Any:
-        tok = self.tokenizer
-        if getattr(tok, "chat_template", None):
-            return tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        text = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
-        return tok(text, return_tensors="pt")
+    def _prompt(self, messages: list[dict[str, str]]) -> str | list[dict[str, str]]:
+        """The messages as they are for a chat template; without one, "role: content" blocks ending in "assistant: "
+        (a judge needs to see which text is the instruction and which the case)."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return messages
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
 
     def _generate(self, messages: list[dict[str, str]], max_new_tokens: int) -> tuple[str, Usage]:
-        import torch
-
-        inputs = self._encode(messages).to(self.lm.device)
-        n_in = inputs["input_ids"].shape[1]
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        with self._lock, torch.inference_mode():
-            out = self.lm.generate(
-                **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad, **self.generate_kwargs
-            )
-        new = out[0, n_in:]  # (generated tokens,)
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return text, Usage(calls=1, prompt_tokens=int(n_in), completion_tokens=int(new.shape[0]))
+        with self._lock:
+            (out,) = self.generator.generate([self._prompt(messages)], max_new_tokens=max_new_tokens,
+                                             **self.generate_kwargs)
+        return out.text, Usage(calls=1, prompt_tokens=out.prompt_tokens, completion_tokens=out.output_tokens)
 
     async def _complete(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, Usage]:
         try:

@@ -6,7 +6,7 @@ the endpoint: a spent quota skips it until its reset; a call that could not conn
 after `connect_retries + 1` in a row, skips it for `unreachable_cooldown_s`. When no endpoint is left, or the budget is
 spent, every call stops until the earliest reset, said once in the log and the ledger's notes. RetryPolicy is the
 engine's retry rule for one evaluation, which reads the same state.
-Try it: .venv/bin/pytest tests/test_endpoints.py
+Try it: .venv/bin/pytest tests/judge/test_endpoints.py
 """
 
 from __future__ import annotations

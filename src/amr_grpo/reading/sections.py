@@ -97,8 +97,3 @@ def sections(text: str) -> list[Section]:
         if end < nxt and text[end:nxt].strip():
             out.append(Section("text", "", end, nxt))
     return out
-
-
-def kind_at(parts: list[Section], pos: int) -> str:
-    """The kind of the part that holds character `pos`."""
-    return next((s.kind for s in parts if s.start <= pos < s.end), "text")

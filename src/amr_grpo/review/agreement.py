@@ -73,7 +73,7 @@ def _clean(x: float) -> float | None:
 # ---------------------------------------------------------------------- the same statistics over many resamples
 # A cluster-bootstrap resample is a weight per pair (how often its item was drawn), so every statistic is computed for
 # all resamples at once from weighted counts. Done by hand because calling scikit-learn / scipy once per resample
-# costs ~3 ms a call (input checks), half a minute for one judge; tests/test_review_agreement.py checks that these
+# costs ~3 ms a call (input checks), half a minute for one judge; tests/review/test_review_agreement.py checks that these
 # give the libraries' values on the expanded samples.
 
 def _kappa_rows(a: np.ndarray, b: np.ndarray, w: np.ndarray, labels: Sequence[Any], quadratic: bool) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The agreement as files: agreement.json, agreement.md (+ plots/) and a self-contained agreement.html, and the
-same section for `amr-grpo report --review-db URL`. The Markdown and HTML are rendered by amr_grpo.report.
+same section for `amr-grpo report --review-db URL`. The Markdown and HTML are rendered by amr_grpo.evaluation.report.
 Try it: amr-grpo review agreement --db runs/review/review.sqlite -o runs/review/agreement
 """
 
@@ -31,7 +31,7 @@ def _ci(stat: dict[str, Any] | None, pct: bool = False) -> str:
 
 def blocks(result: dict[str, Any]) -> list[Any]:
     """The agreement as report blocks (headings, tables, the plot)."""
-    from amr_grpo.report import Block
+    from amr_grpo.evaluation.report import Block  # the report's renderers load matplotlib: only when writing
 
     c = result["counts"]
     out = [Block("h2", "Clinician review: judge-vs-clinician agreement"),
@@ -75,7 +75,7 @@ def plot(result: dict[str, Any]) -> dict[str, bytes] | None:
     clinicians' alpha when two rated the same items."""
     import matplotlib.pyplot as plt
 
-    from amr_grpo.report_plots import render_figure  # Agg backend, PNG + SVG + PDF as every report figure
+    from amr_grpo.evaluation.report_plots import render_figure  # Agg backend, PNG + SVG + PDF as every report figure
 
     keys = [*METRIC_KEYS, "weighted_reward"]
     series = [(f"judge {j}", [*r["metrics"].values(), r["weighted_reward"]], "kappa_quadratic")
@@ -109,7 +109,7 @@ def plot(result: dict[str, Any]) -> dict[str, bytes] | None:
 def write_agreement(db: str | None, out_dir: str | Path, export_id: str | None = None, n_boot: int = 1000,
                     seed: int = 0) -> dict[str, Path]:
     """Compute the agreement from the review store; write agreement.json, agreement.md (+ plots/), agreement.html."""
-    from amr_grpo.report import Block, render_html, render_markdown
+    from amr_grpo.evaluation.report import Block, render_html, render_markdown
 
     store = Store.open(resolve_url(db))
     try:

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amr_grpo import NOTICE
 from amr_grpo.errors import UserError
 from amr_grpo.metrics import METRIC_KEYS, rubric_version
+from amr_grpo.review.page import render_page
 from amr_grpo.review.sources import Candidate, read_candidates
 
 CSV_COLUMNS = ("item_id", "reviewer", *METRIC_KEYS, "decision", "regimen", "comment")
 FILES = ("review.html", "labels.csv", "items.jsonl", "key.json")
-NOTICE = "Research tool, not for clinical use."
 
 
 @dataclass
@@ -111,8 +112,6 @@ def export(input: str | Path, out_dir: str | Path, n: int, seed: int = 0, show_s
            requests: str | Path | None = None, also: list[str | Path] | None = None,
            force: bool = False) -> ExportResult:
     """Read INPUT, sample n items, write review.html, labels.csv, items.jsonl and key.json to out_dir."""
-    from amr_grpo.review.page import render_page
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out}: not a directory")

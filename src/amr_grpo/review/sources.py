@@ -23,7 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amr_grpo.data.normalize import FieldProblems, case_from_text, normalize
+from amr_grpo.data.prompts import TASK, case_text
+from amr_grpo.data.readers import read_records
+from amr_grpo.data.splits import read_split
 from amr_grpo.errors import UserError
+from amr_grpo.evaluation.summary import read_results
+from amr_grpo.judge import build_engine
+from amr_grpo.judge.base import EvalRequest
+from amr_grpo.judge.engine import JudgeConfig
+from amr_grpo.metrics import METRIC_KEYS
+from amr_grpo.output_format import parse_validation
+from amr_grpo.reading import read_ground_truth
 from amr_grpo.records import Case
 
 RULES = "rules"
@@ -60,8 +71,6 @@ def _verdict(data: Any) -> tuple[str, dict[str, Any]] | None:
 
 
 def _case_of(context: Any) -> Case:
-    from amr_grpo.data.normalize import case_from_text
-
     if isinstance(context, dict):
         return Case.from_dict(context)
     patient, diagnosis, prescription, setting = case_from_text(str(context or ""))
@@ -69,21 +78,15 @@ def _case_of(context: Any) -> Case:
 
 
 def _case_text(case: Case) -> str:
-    from amr_grpo.data.prompts import case_text
-
     return case_text(case)
 
 
 def _decision(text: str) -> str | None:
-    from amr_grpo.output_format import parse_validation
-
     d = parse_validation(text).decision
     return d.value if d else None
 
 
 def _reference_decision(gt: Any) -> str | None:
-    from amr_grpo.reading import read_ground_truth
-
     d = read_ground_truth(gt).decision
     return d.value if d else None
 
@@ -106,15 +109,11 @@ def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 # ---------------------------------------------------------------------------------------------- evaluate runs
 
 def _from_run(path: Path) -> list[Candidate]:
-    from amr_grpo.summary import read_results
-
     rows = read_results(path / "results.jsonl")
     meta = json.loads((path / "summary.json").read_text(encoding="utf-8")) if (path / "summary.json").is_file() else {}
     records: dict[str, dict[str, Any]] = {}
     split_file = Path(str(meta.get("data") or "")) / f"{meta.get('split') or 'test'}.jsonl"
     if meta.get("data") and split_file.is_file():
-        from amr_grpo.data.splits import read_split
-
         records = {str(r["id"]): r for r in read_split(split_file)}
     name = judge_name(meta.get("judge_backend"), meta.get("judge_model"))
     out = []
@@ -135,8 +134,6 @@ def _from_run(path: Path) -> list[Candidate]:
 
 def _prompt_case(prompt: Any) -> str:
     """The case text inside a rendered prompt (the user message, without the task line)."""
-    from amr_grpo.data.prompts import TASK
-
     if isinstance(prompt, list):
         prompt = "\n".join(m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") == "user")
     return str(prompt).removeprefix(TASK).strip()
@@ -168,9 +165,6 @@ def _from_requests(path: Path, lines: list[tuple[int, dict[str, Any]]], verdicts
 # ---------------------------------------------------------------------------------------------- cases
 
 def _from_cases(path: Path) -> list[Candidate]:
-    from amr_grpo.data.normalize import FieldProblems, normalize
-    from amr_grpo.data.readers import read_records
-
     out, errors = [], []
     for rec in read_records(path):
         if rec.error:
@@ -258,10 +252,6 @@ def _add_verdicts(cands: list[Candidate], extra: Path) -> None:
 def _judge_with_rules(cands: list[Candidate]) -> None:
     if not cands:
         return
-    from amr_grpo.judge import build_engine
-    from amr_grpo.judge.base import EvalRequest
-    from amr_grpo.judge.engine import JudgeConfig
-    from amr_grpo.metrics import METRIC_KEYS
 
     engine = build_engine(JudgeConfig(backend=RULES, cache_path=None))
     reqs = [EvalRequest(c.case, c.output, c.ground_truth, METRIC_KEYS) for c in cands]

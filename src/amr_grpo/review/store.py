@@ -251,11 +251,6 @@ class Store:
                 added = len(new)
         return added
 
-    def export_info(self, export_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(exports).where(exports.c.export_id == export_id)).mappings().first()
-        return dict(row) if row else None
-
     def items(self, export_id: str | None = None) -> list[dict[str, Any]]:
         q = select(items).order_by(items.c.export_id, items.c.position)
         if export_id is not None:

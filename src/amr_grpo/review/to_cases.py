@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from amr_grpo.errors import UserError
+from amr_grpo.reading import read_ground_truth
 from amr_grpo.records import Case
 from amr_grpo.review.store import Store
 
@@ -47,8 +48,6 @@ def _reference(decision: str, regimen: str | None, citation: str | None, reviewe
 
 def case_record(item: dict[str, Any], labs: list[dict[str, Any]]) -> dict[str, Any]:
     """One item and its (agreeing) clinician labels -> a case record in a format prepare reads."""
-    from amr_grpo.reading import read_ground_truth
-
     decision = labs[0]["decision"]
     reviewers = [lab["reviewer"] for lab in labs]
     regimen = next((lab["regimen"] for lab in labs if lab.get("regimen")), None)

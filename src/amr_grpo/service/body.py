@@ -7,7 +7,7 @@ contract.ts), so both services give the same answer:
 - numbers: NaN, Infinity and numbers beyond a double's range (1e400, a 400-digit integer) are refused. JSON has no
   NaN or Infinity, and JavaScript reads 1e400 as Infinity, so what one service accepted the other could not.
 Lone UTF-16 surrogates (`"\\ud800"`) are refused by the JSON parser itself (pydantic's, and the Edge Function's check).
-Try it: .venv/bin/pytest tests/test_service_limits.py -k "depth or finite"
+Try it: .venv/bin/pytest tests/service/test_service_limits.py -k "depth or finite"
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ engine, limiter and settings), which the evaluation routes call directly (routes
 Annotated dependency aliases for routes off the hot path (the web page, /healthz): Caller, Engine, Limiter,
 AppSettings, JsonBody. All `async def`: FastAPI runs a plain `def` dependency in a worker thread.
 
-Try it: .venv/bin/pytest tests/test_service.py -k "auth or content_type"
+Try it: .venv/bin/pytest tests/service/test_service.py -k "auth or content_type"
 """
 
 from __future__ import annotations

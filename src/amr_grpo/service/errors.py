@@ -2,7 +2,7 @@
 
 Validation errors name the field (`items[0].model_output`), judge failures become 502/503/429 with
 Retry-After (never a made-up score), and no response carries a traceback or a secret.
-Try it: .venv/bin/pytest tests/test_service.py -k status
+Try it: .venv/bin/pytest tests/service/test_service.py -k status
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from amr_grpo import NOTICE
 from amr_grpo.judge.base import JudgeError
 from amr_grpo.judge.contract import (
     BatchRequestModel,
@@ -26,7 +27,6 @@ from amr_grpo.service.body import parse
 from amr_grpo.service.deps import AppSettings, Engine, accept
 from amr_grpo.service.errors import ApiError, judge_error_body
 
-NOTICE = "Research tool, not for clinical use."
 
 router = APIRouter()
 
@@ -81,7 +81,7 @@ async def evaluate(request: Request) -> JSONResponse:
     call = await accept(request)
     body = await parse(request, EvaluationRequestModel)
     call.charge()
-    verdict = await call.engine.score(body.to_request())
+    verdict = await call.engine.score(body.to_eval_request())
     return JSONResponse(verdict.to_dict())
 
 
@@ -97,7 +97,7 @@ async def evaluate_batch(request: Request) -> JSONResponse:
         message = f"items: at most {limit} items per batch, got {len(body.items)}"
         raise ApiError(422, "validation_error", message, field="items")
     call.charge(cost=len(body.items))
-    outcomes = await call.engine.score_many([item.to_request() for item in body.items])
+    outcomes = await call.engine.score_many([item.to_eval_request() for item in body.items])
     if outcomes and all(isinstance(o, JudgeError) for o in outcomes):
         raise outcomes[0]
     results = [judge_error_body(o)[1] if isinstance(o, JudgeError) else o.to_dict() for o in outcomes]

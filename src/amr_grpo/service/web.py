@@ -55,7 +55,7 @@ def describe_model(path: Path, model: Any) -> dict[str, Any]:
 
 
 def _load(path: Path) -> tuple[Any, dict[str, Any]]:
-    from amr_grpo.validate import Validator
+    from amr_grpo.evaluation.validate import Validator
 
     validator = Validator.from_pretrained(path)
     return validator, describe_model(path, validator.generator.model)
@@ -152,7 +152,7 @@ async def validate(request: Request, caller: Caller, engine: Engine, limiter: Li
         reason = request.state.validator_error or "this server was started without one (amr-grpo serve --model PATH)"
         raise ApiError(503, "model_unavailable", f"the policy model is not loaded: {reason}")
     from amr_grpo.output_format import parse_validation
-    from amr_grpo.validate import to_case
+    from amr_grpo.evaluation.validate import to_case
 
     try:
         case = to_case(body.model_dump())

@@ -2,7 +2,7 @@
  * Prompt-injection pre-screen: does a judged text address the judge instead of validating the prescription?
  *
  * PATTERNS is a copy of src/amr_grpo/judge/injection.py PATTERNS, one String.raw literal per pattern, in the
- * same order (tests/test_edge_function.py fails if they differ). A hit sets flags.injection_suspected.
+ * same order (tests/service/test_edge_function.py fails if they differ). A hit sets flags.injection_suspected.
  * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 

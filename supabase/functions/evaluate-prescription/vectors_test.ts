@@ -1,6 +1,6 @@
 /**
  * Every shared test vector (tests/vectors/evaluate.json) through the handler, against a fake Groq on loopback.
- * The Python end-to-end test (tests/test_edge_function.py) sends the same vectors to both services.
+ * The Python end-to-end test (tests/service/test_edge_function.py) sends the same vectors to both services.
  * Run: deno test --allow-read --allow-net=127.0.0.1 (in this folder)
  */
 

@@ -4,7 +4,7 @@ Every cited section is judged and the worst one decides (citing many sections ca
 syndrome 5; a real section of another syndrome 2; a section the guideline does not have 1; ICMR 2019 Table 14.1 fits
 when a drug of the regimen needs renal dosing and is a misfit (3) otherwise. `fault` says when the citation is
 invented or about another syndrome: the clinical check counts it as an untrue statement.
-Try it: pytest tests/test_rules_judge.py -k reference
+Try it: pytest tests/judge/test_rules_judge.py -k reference
 """
 
 from __future__ import annotations

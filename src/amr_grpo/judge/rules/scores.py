@@ -20,7 +20,7 @@ justification, from one Reading of the completion against the case's checklist.
 - reference_accuracy: judge/rules/references.py (the worst cited section decides).
 The gate: the form metrics (reasoning, safety, reference) are at most one point above clinical accuracy, so form
 cannot outscore substance. Critical errors then cap every score (metrics.apply_critical_cap, in judge.py).
-Try it: pytest tests/test_rules_judge.py
+Try it: pytest tests/judge/test_rules_judge.py
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The caller hands over an open connection inside a transaction (`config.attributes["connection"]`); nothing here
 reads a URL or an ini file. A new migration: copy versions/0001_initial.py to the next number, set `revision` and
-`down_revision`, write upgrade(); tests/test_review_store.py fails until the tables in store.py and the migrations
-agree.
+`down_revision`, write upgrade(); tests/review/test_review_store.py fails until the tables in store.py and the
+migrations agree.
 """
 
 from alembic import context
