@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, StrictBool, field_validator
 
 from amr_grpo.judge.base import EvalRequest
 from amr_grpo.metrics import METRIC_KEYS, resolve_metrics
@@ -83,7 +83,7 @@ class ChecklistModel(BaseModel):
     syndrome: str | None = None
     syndrome_name: str | None = None
     candidates: list[str] = Field(default_factory=list, max_length=20)
-    antibiotic_needed: bool | None = None
+    antibiotic_needed: StrictBool | None = None  # true/false/null only: no 'yes' or 1 (the schema says boolean)
     expected_decisions: list[Literal["Approve", "Modify", "Reject"]] = Field(default_factory=list)
     decision_why: str = Field(default="", max_length=2000)
     regimens: list[str] = Field(default_factory=list, max_length=30)
@@ -91,7 +91,7 @@ class ChecklistModel(BaseModel):
     sections: list[str] = Field(default_factory=list, max_length=30)
     items: list[ChecklistItemModel] = Field(max_length=MAX_CHECKLIST_ITEMS)
     version: str = ""
-    serious: bool | None = None
+    serious: StrictBool | None = None
 
 
 class EvaluationRequestModel(BaseModel):

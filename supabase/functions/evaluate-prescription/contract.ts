@@ -127,6 +127,11 @@ function checkChecklist(cl: Json): Record<string, Json> | null {
       throw invalid(`checklist.${f}`, "must be a string");
     }
   }
+  for (const f of ["antibiotic_needed", "serious"]) {
+    if (cl[f] !== undefined && cl[f] !== null && typeof cl[f] !== "boolean") {
+      throw invalid(`checklist.${f}`, "must be true, false or null");
+    }
+  }
   for (const f of ["candidates", "regimens", "avoid", "sections", "expected_decisions"]) {
     checkStrings(cl[f], `checklist.${f}`);
   }
