@@ -184,11 +184,8 @@ def service(fake, tmp_path_factory) -> Iterator[LiveService]:
     settings = Settings(
         auth=False,
         rate_limit_per_minute=0,
-        judge_backend="openai",
-        judge_base_url=fake.base_url,
-        judge_model=JUDGE_MODEL,
         cache_path=tmp_path_factory.mktemp("edge") / "cache.sqlite",
-        judge_overrides=("max_retries=0",),
+        judge_overrides=("backend=openai", f"base_url={fake.base_url}", f"model={JUDGE_MODEL}", "max_retries=0"),
     )
     with LiveService(settings) as s:
         yield s
@@ -419,9 +416,10 @@ def edge_1s(deno, fake) -> Iterator[DenoServer]:
 
 @pytest.fixture(scope="module")
 def service_1s(fake, tmp_path_factory) -> Iterator[LiveService]:
-    settings = Settings(auth=False, rate_limit_per_minute=0, judge_backend="openai", judge_base_url=fake.base_url,
-                        judge_model=JUDGE_MODEL, cache_path=tmp_path_factory.mktemp("edge1s") / "cache.sqlite",
-                        judge_overrides=("max_retries=0",), body_timeout_s=float(BODY_TIMEOUT_S))
+    settings = Settings(auth=False, rate_limit_per_minute=0, body_timeout_s=float(BODY_TIMEOUT_S),
+                        cache_path=tmp_path_factory.mktemp("edge1s") / "cache.sqlite",
+                        judge_overrides=("backend=openai", f"base_url={fake.base_url}", f"model={JUDGE_MODEL}",
+                                         "max_retries=0"))
     with LiveService(settings) as s:
         yield s
 

@@ -20,15 +20,18 @@ import asyncio
 import concurrent.futures
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amr_grpo.errors import UserError
 from amr_grpo.records import Verdict
 
+if TYPE_CHECKING:
+    from amr_grpo.judge.config import JudgeBackend, JudgeConfig
 
-def judge_config(judge: Any = "rules", **options: Any) -> Any:
-    """A JudgeConfig from a backend name ("rules", "openai", "hybrid", "local", "api") and JudgeConfig fields,
-    or the JudgeConfig given, as is."""
+
+def judge_config(judge: JudgeBackend | JudgeConfig = "rules", **options: Any) -> JudgeConfig:
+    """A JudgeConfig from a backend name (amr_grpo.judge.config.JudgeBackend) and JudgeConfig fields, or the
+    JudgeConfig given, as is."""
     from amr_grpo.judge.config import JudgeConfig
 
     if isinstance(judge, JudgeConfig):
