@@ -200,7 +200,7 @@ def parse_regimen(text: str | None) -> list[Dose]:
 @lru_cache(maxsize=8192)
 def _parse_prescription_cached(text: str) -> tuple[Dose, ...]:
     """The KB prescription parser, cached."""
-    from amr_grpo.guidelines import parse_prescription  # imported late so parse.py loads without the KB
+    from amr_grpo.guidelines import parse_prescription  # imported late so this module loads without the KB
 
     return tuple(parse_prescription(text))
 

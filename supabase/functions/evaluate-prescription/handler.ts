@@ -1,5 +1,5 @@
 /**
- * POST evaluate-prescription: one evaluation request in, the verdict of DESIGN.md (Contracts) out.
+ * POST evaluate-prescription: one evaluation request in, the verdict of src/amr_grpo/judge/contract.py out.
  * Research tool, not for clinical use.
  *
  * The same contract as the Python service (`amr-grpo serve`): CORS and OPTIONS, 415 for a body that
