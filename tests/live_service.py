@@ -112,7 +112,7 @@ def check_error(r: httpx.Response, status: int, code: str, field: str | None = N
 
 
 def check_verdict(data: dict, metrics: tuple[str, ...] | list[str]) -> None:
-    """The response contract of DESIGN.md, and the weighted reward recomputed from the scores."""
+    """The response contract (amr_grpo.judge.contract), and the weighted reward recomputed from the scores."""
     assert set(data) == {"scores", "weighted_reward", "metrics_used", "judge", "cached", "flags"}
     EvaluationResponseModel.model_validate(data)  # types and ranges (score 1-5, reward 0.2-1.0)
     assert data["metrics_used"] == list(metrics)

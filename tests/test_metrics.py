@@ -10,7 +10,7 @@ from amr_grpo.metrics import PRIORITY_KEYS, WEIGHTS, resolve_metrics, weighted_r
 
 
 def test_six_metrics_with_design_weights():
-    # DESIGN.md table: 0.25, 0.25, 0.20 (priority), 0.15, 0.10, 0.05; they sum to 1.
+    # metrics.json: 0.25, 0.25, 0.20 (priority), 0.15, 0.10, 0.05; they sum to 1.
     assert WEIGHTS == {
         "clinical_accuracy": 0.25,
         "guideline_adherence": 0.25,

@@ -2,11 +2,11 @@
 
 A 2-layer Llama (hidden 64) with a byte-level BPE tokenizer trained here with `tokenizers`, given a chat
 template, then fitted for a few hundred steps to answer every prompt with VALIDATION (the policy format of
-DESIGN.md), so greedy decoding writes a parseable validation whatever the case. `add_lora` saves a peft
+amr_grpo.output_format), so greedy decoding writes a parseable validation whatever the case. `add_lora` saves a peft
 LoRA adapter over it (the base + adapter path).
 
-Fixtures (import them into a test module): `tiny_policy` = the bundled assets/tiny-policy when TRAIN has
-committed it, else the model built here; `built_lm` = always the model built here (its answer is known);
+Fixtures (import them into a test module): `tiny_policy` = the bundled assets/tiny-policy when it is
+committed, else the model built here; `built_lm` = always the model built here (its answer is known);
 `tiny_adapter` = a LoRA adapter dir over `built_lm`. The build is cached in pytest's cache dir, keyed by a
 hash of this file, so only the first run pays for it.
 """
@@ -39,7 +39,7 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-# The cases the tiny LM is fitted on (DATA's chat prompt of each): the test cases, the web page's first example.
+# The cases the tiny LM is fitted on (the chat prompt of each): the test cases, the web page's first example.
 CASES = [
     {"patient": "30-year-old female; allergies: none known", "diagnosis": "cystitis",
      "prescription": "Ciprofloxacin 500 mg PO BD x 3 days"},
@@ -104,7 +104,7 @@ def build_tiny_lm(out: Path, steps: int = 120) -> Path:
 
 
 def _data_prompt(case: dict[str, str]) -> list[dict[str, str]]:
-    """DATA's chat prompt (system message + case), exactly as the Validator builds it."""
+    """The chat prompt (system message + case), exactly as the Validator builds it."""
     from amr_grpo.data.prompts import render_prompt
     from amr_grpo.evaluation.validate import to_case
 

@@ -20,7 +20,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amr_grpo.data.prepare import PrepareOptions
 from amr_grpo.data.prepare import prepare as run_prepare
@@ -34,10 +34,13 @@ from amr_grpo.metrics import resolve_metrics
 from amr_grpo.preflight import check_judge_key
 from amr_grpo.records import Verdict
 
+if TYPE_CHECKING:
+    from amr_grpo.judge.config import JudgeBackend
 
-def judge_config(judge: Any = "rules", **options: Any) -> Any:
-    """A JudgeConfig from a backend name ("rules", "openai", "hybrid", "local", "api") and JudgeConfig fields,
-    or the JudgeConfig given, as is."""
+
+def judge_config(judge: JudgeBackend | JudgeConfig = "rules", **options: Any) -> JudgeConfig:
+    """A JudgeConfig from a backend name (amr_grpo.judge.config.JudgeBackend) and JudgeConfig fields, or the
+    JudgeConfig given, as is."""
     if isinstance(judge, JudgeConfig):
         if options:
             raise UserError("give judge options in the JudgeConfig, or a backend name with options, not both")

@@ -143,9 +143,14 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def load(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Defaults of `cls`, then the YAML file at `path`, then `key=value` overrides (dotted keys for sections)."""
+def load(
+    cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), defaults: Sequence[str] = ()
+) -> T:
+    """Defaults of `cls`, then the YAML file at `path`, then `key=value` overrides (dotted keys for sections).
+    `defaults` (key=value) replace defaults of `cls` before the file: a caller's own defaults, which the file and the
+    overrides may still change."""
     tree = to_dict(cls())
+    _apply(cls, tree, defaults)
     if path is not None:
         p = Path(path)
         if not p.is_file():
@@ -161,11 +166,15 @@ def load(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] 
         if not isinstance(recipe, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of config keys")
         _merge(tree, recipe, cls, "")
+    _apply(cls, tree, overrides)
+    return _build(cls, tree)
+
+
+def _apply(cls: type, tree: dict[str, Any], overrides: Sequence[str]) -> None:
     for ov in overrides:
         key, value = parse_override(ov)
         _check_path(cls, key)
         _set_dotted(tree, key, value)
-    return _build(cls, tree)
 
 
 def _check_path(cls: type, dotted: str) -> None:

@@ -62,10 +62,12 @@ def check_judge_key(cfg: Any, offline: str = "--judge rules") -> None:
                                 f"export {env}=... (or {KEY_OVERRIDE_ENV}), or use {offline} (offline, no key)")
     elif llm == "local":
         if not cfg.model:
-            raise UserError("the local judge needs a model", "--judge-opt model=PATH (a local model directory)")
+            raise UserError("the local judge needs a model",
+                            "--judge-model PATH (a local model directory; train: judge.model=PATH)")
         check_model_path(cfg.model, what="judge model")
     if cfg.backend == "api" and not cfg.url:
-        raise UserError("the api judge needs the evaluation service's URL", "--judge-opt url=https://...")
+        raise UserError("the api judge needs the evaluation service's URL",
+                        "--judge-set url=https://... (train: judge.url=https://...)")
 
 
 def check_generation(gen: Any) -> None:

@@ -188,7 +188,7 @@ class Dose:
 
 @dataclass(frozen=True)
 class Validation:
-    """A policy output parsed into the DESIGN.md format. parse_ok False = unparseable (no guess was made).
+    """A policy output parsed into the output format of amr_grpo.output_format. parse_ok False = unparseable (no guess was made).
     Frozen: the parser caches one record per text and every reader of that text shares it."""
 
     raw: str

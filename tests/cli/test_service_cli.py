@@ -35,7 +35,7 @@ def _env(**extra: str) -> dict[str, str]:
     ("args", "env", "message"),
     [
         (["serve"], {}, "no API keys configured"),
-        (["serve", "--judge", "oracle"], {"AMR_GRPO_API_KEYS": "k"}, "judge_backend"),
+        (["serve", "--judge", "oracle"], {"AMR_GRPO_API_KEYS": "k"}, "Invalid value for '--judge'"),
         (["serve", "--model", "/nonexistent/policy"], {"AMR_GRPO_API_KEYS": "k"}, "does not exist"),
         (["serve"], {"AMR_GRPO_API_KEYS": "k", "AMR_GRPO_MAX_BODY_BYTES": "lots"}, "max_body_bytes"),
         (
@@ -105,8 +105,8 @@ def test_settings_from_the_environment(monkeypatch, tmp_path):
     assert [k.get_secret_value() for k in settings.api_keys] == ["key-one", "key-two"]
     assert "key-one" not in repr(settings)  # SecretStr: printing the settings shows no key
     assert settings.cors_origins == ("https://a.example", "https://b.example")
-    cfg = settings.judge_settings()
-    # defaults -> YAML (openai, 5 retries, 9 s) -> overrides (1 retry) -> explicit settings (cache, no fallback)
+    cfg = settings.load_judge_config()
+    # defaults -> the service's quota_fallback=none -> YAML (openai, 5 retries, 9 s) -> overrides (1 retry) -> cache
     assert (cfg.backend, cfg.max_retries, cfg.timeout_s) == ("openai", 1, 9.0)
     assert (cfg.cache_path, cfg.quota_fallback) == (str(tmp_path / "c.sqlite"), "none")
 

@@ -3,7 +3,7 @@
 The 600-case run of the shipped dataset is generated once per test process (synth_cases.py). Every Modify/Reject
 case is checked against the knowledge base for the defect its first issue code claims, every Approve case for being
 a guideline regimen (renally dosed, with its loading dose and daily maximum), and every reference validation through
-RULES' parser. A case whose patient is a free-text note is checked with the scenario's structured patient.
+the output-format parser. A case whose patient is a free-text note is checked with the scenario's structured patient.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def test_clinician_phrasing_round_trips_for_every_example_dose():
 
 
 def test_renal_adjustment_reads_the_kb_bands():
-    # FACTS.md section 4 / ICMR 2019 Table 14.1: pip-taz 4.5 g q6h -> 3.375 g q6h at CrCl 20-40
+    # ICMR 2019 Table 14.1: pip-taz 4.5 g q6h -> 3.375 g q6h at CrCl 20-40
     assert renal_for(Item("piperacillin-tazobactam", "IV", 6, 4500), 25)[0] == Item("piperacillin-tazobactam", "IV",
                                                                                    6, 3375)
     # amikacin 15 mg/kg q24h -> q36h at CrCl 40-59, not recommended below 30
@@ -231,7 +231,7 @@ def regimen_ok(dose_list, regimen, crcl, weight) -> bool:
 
 def blocks_in_pregnancy(drug: str, weeks: float) -> bool:
     a = kb.pregnancy_rule(drug).action if kb.pregnancy_rule(drug) else "ok"
-    # FACTS.md section 5: first trimester = before 14 weeks, near term = from 36 weeks
+    # safety.yaml pregnancy rules: first trimester = before 14 weeks, near term = from 36 weeks
     return a == "avoid" or ("first_trimester" in a and weeks < 14) or ("near_term" in a and weeks >= 36)
 
 

@@ -1,4 +1,4 @@
-"""amr-grpo evaluate on a real tiny model and DATA's real prepare output: results rows and summary numbers that
+"""amr-grpo evaluate on a real tiny model and the real output of `prepare`: results rows and summary numbers that
 follow from the rows, the same outputs rescored by an LLM judge (the fake OpenAI server) and reported side by
 side, sampling, bad inputs as one line, cheap checks before the model loads, and Ctrl-C + --resume on a real
 process sent SIGINT."""

@@ -40,7 +40,7 @@ def test_known_answer_is_parsed_into_a_validation(validator):
     assert v.parse_ok and v.decision is Decision.MODIFY and len(v.steps) == 7
     assert v.recommended_regimen == "Nitrofurantoin 100 mg PO BD for 5 days"
     assert v.reference.startswith("NCDC National Treatment Guidelines")
-    assert v == parse_validation(v.raw)  # exactly RULES' parse of the text, nothing added
+    assert v == parse_validation(v.raw)  # exactly output_format's parse of the text, nothing added
 
 
 def test_batched_generation_equals_one_at_a_time(validator):
@@ -61,7 +61,7 @@ def test_prompt_is_datas_chat_prompt_or_text_without_template(built_lm):
     # the same token ids TRL's GRPOTrainer feeds in training (apply_chat_template / the tokenizer on a string)
     trl_ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     assert v.generator.encode([msgs, "Patient: adult"]) == [list(trl_ids), tok("Patient: adult")["input_ids"]]
-    v.generator.tokenizer.chat_template = None  # a tokenizer without a chat template gets DATA's text prompt
+    v.generator.tokenizer.chat_template = None  # a tokenizer without a chat template gets the plain-text prompt
     assert v.prompt(CASE) == render_prompt_text(to_case(CASE))
     assert isinstance(v.validate(CASE).raw, str)
 

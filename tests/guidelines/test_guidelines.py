@@ -1,4 +1,4 @@
-"""Knowledge-base tests: facts pinned from ../shared/icmr/FACTS.md (section cited per test), lookups by synonym,
+"""Knowledge-base tests: facts pinned from the guidelines (source cited per test), lookups by synonym,
 sources and confidence labels on every row, and load-time validation of malformed YAML.
 
 Run: .venv/bin/pytest tests/guidelines/test_guidelines.py
@@ -29,7 +29,7 @@ def only_item(kb, syndrome_key, which="first_line", n=0):
     return regimen.items[0]
 
 
-# ---------------------------------------------------------------- facts (FACTS.md)
+# ---------------------------------------------------------------- facts (each test cites its source)
 def test_cystitis_first_line_is_nitrofurantoin_100mg_po_q12h_5_days(kb):
     # FACTS 2.3, Q-NCDC25 5.1 p. 39 (hand-checked)
     item = only_item(kb, "cystitis_uncomplicated")

@@ -64,10 +64,10 @@ def test_an_unreachable_judge_stops_serve_evaluate_and_validate_before_torch_loa
     url = closed_port_url()
     commands = {
         "serve": ["serve", "--judge", "openai", "--judge-base-url", url],
-        "evaluate": ["evaluate", "--model", TINY, "--data", str(data_dir), "--judge", "openai", "--judge-opt",
+        "evaluate": ["evaluate", "--model", TINY, "--data", str(data_dir), "--judge", "openai", "--judge-set",
                      f"base_url={url}", "-o", str(tmp_path / "eval")],
         "validate": ["validate", "--model", TINY, "--text", "28F, cystitis, nitrofurantoin 100 mg BD x 5 days",
-                     "--judge", "hybrid", "--judge-opt", f"base_url={url}"],
+                     "--judge", "hybrid", "--judge-set", f"base_url={url}"],
     }
     code = ("import json, sys; from typer.testing import CliRunner; from amr_grpo.cli import app\n"
             f"out = {{}}\nfor name, argv in {commands!r}.items():\n"
@@ -89,16 +89,16 @@ def test_no_probe_skips_the_check_and_a_judge_that_answers_passes_it(data_dir, o
     for k in NO_KEYS:
         monkeypatch.delenv(k, raising=False)
     url = closed_port_url()
-    base = ["evaluate", "--outputs", str(outputs), "--data", str(data_dir), "--judge", "openai", "--judge-opt",
-            "cache_path=null", "--judge-opt", "connect_retries=0"]
+    base = ["evaluate", "--outputs", str(outputs), "--data", str(data_dir), "--judge", "openai", "--judge-set",
+            "cache_path=null", "--judge-set", "connect_retries=0"]
     # --no-probe: the command goes on; every call is refused, so the configured fallback (rules) scores each case
-    r = CliRunner().invoke(app, [*base, "--judge-opt", f"base_url={url}", "--no-probe", "-o", str(tmp_path / "a")])
+    r = CliRunner().invoke(app, [*base, "--judge-set", f"base_url={url}", "--no-probe", "-o", str(tmp_path / "a")])
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["judge_ledger"]["fallbacks"] == 2  # the 2 test cases, scored by the rules judge
     # the same with the probe, against a judge that answers: it passes and the judge scores both cases
     with FakeOpenAI() as fake:
-        r = CliRunner().invoke(app, [*base, "--judge-opt", f"base_url={fake.base_url}", "-o", str(tmp_path / "b")])
+        r = CliRunner().invoke(app, [*base, "--judge-set", f"base_url={fake.base_url}", "-o", str(tmp_path / "b")])
         assert r.exit_code == 0, r.output
         assert len(fake.requests) == 2  # the probe's GET /models spends no completion; one call a case
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())

@@ -176,10 +176,8 @@ def test_remote_judge_failures_keep_their_kind_and_wait(tmp_path, monkeypatch):
         settings = Settings(
             api_keys=KEY,
             rate_limit_per_minute=0,
-            judge_backend="openai",
-            judge_base_url=fake.base_url,
-            judge_api_key_env=KEY_ENV,
-            judge_overrides=("max_retries=0", "rpm=0", "tpm=0"),
+            judge_overrides=("backend=openai", f"base_url={fake.base_url}", f"api_key_env={KEY_ENV}", "max_retries=0",
+                             "rpm=0", "tpm=0"),
             cache_path=tmp_path / "svc.sqlite",
         )
         with LiveService(settings) as s:

@@ -52,11 +52,8 @@ def judge_settings(fake: FakeOpenAI, cache_dir) -> Settings:
     return Settings(
         api_keys=KEY,
         rate_limit_per_minute=0,
-        judge_backend="openai",
-        judge_base_url=fake.base_url,
-        judge_model="fake-judge",
-        judge_api_key_env=KEY_ENV,
-        judge_overrides=("max_retries=0", "timeout_s=1", "rpm=0", "tpm=0"),
+        judge_overrides=("backend=openai", f"base_url={fake.base_url}", "model=fake-judge", f"api_key_env={KEY_ENV}",
+                         "max_retries=0", "timeout_s=1", "rpm=0", "tpm=0"),
         cache_path=cache_dir / "cache.sqlite",
     )
 
@@ -136,7 +133,8 @@ def test_an_unreachable_judge_is_503_judge_unavailable_with_retry_after(fake, lo
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    settings = judge_settings(fake, tmp_path).model_copy(update={"judge_base_url": url})
+    settings = judge_settings(fake, tmp_path)
+    settings = settings.model_copy(update={"judge_overrides": (*settings.judge_overrides, f"base_url={url}")})
     with LiveService(settings) as svc, httpx.Client(base_url=svc.url, headers={"x-api-key": KEY}) as c:
         r = c.post("/v1/evaluate", json=body("[unreachable]"))
         check_error(r, 503, "judge_unavailable")

@@ -104,9 +104,9 @@ def test_auth_applies_to_the_page_api(built_lm):
 def test_the_page_uses_the_services_judge_and_survives_its_failure(built_lm, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_JUDGE_KEY", "k")
     with FakeOpenAI(default_score=3) as fake:
-        settings = _settings(built_lm, judge_backend="openai", judge_base_url=fake.base_url, judge_model="fake-judge",
-                             judge_api_key_env="FAKE_JUDGE_KEY", cache_path=tmp_path / "cache.sqlite",
-                             judge_overrides=("max_retries=0",))
+        settings = _settings(built_lm, cache_path=tmp_path / "cache.sqlite", judge_overrides=(
+            "backend=openai", f"base_url={fake.base_url}", "model=fake-judge", "api_key_env=FAKE_JUDGE_KEY",
+            "max_retries=0"))
         with TestClient(create_app(settings)) as client:
             body = client.post("/v1/validate", json=EXAMPLE_1).json()
             assert body["verdict"]["judge"]["backend"] == "openai" and len(fake.requests) == 1

@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
 from amr_grpo import NOTICE
-from amr_grpo.cli.common import NoProbe, console, user_errors
+from amr_grpo.cli.common import (
+    Judge,
+    JudgeBaseUrl,
+    JudgeConfigFile,
+    JudgeModel,
+    JudgeSet,
+    NoProbe,
+    OldJudgeOpt,
+    console,
+    renamed,
+    user_errors,
+)
 from amr_grpo.errors import UserError
+from amr_grpo.judge.config import JUDGE_BACKENDS, JudgeBackend
 
-JudgeName = Literal["rules", "openai", "hybrid", "local", "api"]
 
 Model = Annotated[str, typer.Option("--model", help="Model dir or hub id, merged, or a LoRA adapter dir (peft).")]
 BaseModel = Annotated[str | None, typer.Option(help="Base model of a LoRA adapter (default: adapter_config.json's).")]
-JudgeConfigFile = Annotated[Path | None, typer.Option(help="YAML with JudgeConfig fields (model, base_url, rpm...).")]
-JudgeOpt = Annotated[list[str] | None, typer.Option(help="JudgeConfig key=value override; repeatable.")]
 MaxNew = Annotated[int, typer.Option(help="Most tokens generated per validation.")]
 Sample = Annotated[bool, typer.Option("--sample/--greedy", help="Sample instead of greedy decoding.")]
 Temperature = Annotated[float, typer.Option(help="Sampling temperature (with --sample).")]
@@ -36,9 +45,11 @@ def evaluate_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output dir for results.jsonl and summary.json.")],
     model: Annotated[str | None, typer.Option(help="Model dir / hub id, merged or a LoRA adapter dir.")] = None,
     split: Annotated[str, typer.Option(help="Which split: train, val or test.")] = "test",
-    judge: Annotated[JudgeName, typer.Option(help="Judge backend scoring the six metrics.")] = "rules",
+    judge: Judge = None,
     judge_config: JudgeConfigFile = None,
-    judge_opt: JudgeOpt = None,
+    judge_model: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_set: JudgeSet = None,
     outputs: Annotated[Path | None, typer.Option(help="Rescore this results.jsonl's outputs, no generation.")] = None,
     base_model: BaseModel = None,
     max_samples: Annotated[int | None, typer.Option(help="Evaluate only the first N records.")] = None,
@@ -52,16 +63,17 @@ def evaluate_cmd(
                                                           "already in its results.jsonl.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over even if OUT holds an interrupted run.")] = False,
     no_probe: NoProbe = False,
+    judge_opt: OldJudgeOpt = None,
 ) -> None:
     """Generate validations for a dataset split and score them on all six metrics. Rows are written as each
     batch finishes; Ctrl-C keeps them and --resume continues. Research tool, not for clinical use."""
     from amr_grpo.evaluation.evaluate import EvaluationInterrupted, evaluate
-    from amr_grpo.evaluation.evaluate import judge_config as make_judge_config
     from amr_grpo.evaluation.generation import GenerationSettings
 
     gen = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=sample,
                              temperature=temperature, top_p=top_p, seed=seed, progress=True)
-    cfg = make_judge_config(judge, judge_config, judge_opt, no_probe)
+    overrides = renamed(judge_set, judge_opt, "--judge-opt", "--judge-set")
+    cfg = _judge_config(judge, judge_config, judge_model, judge_base_url, overrides, no_probe)
     try:
         s = evaluate(model, data, out, cfg, split=split, max_samples=max_samples, gen=gen, base_model=base_model,
                      outputs=outputs, resume=resume, force=force)
@@ -74,6 +86,15 @@ def evaluate_cmd(
                   f"{_ci(acc, 2)}, parse failures {s['parse_failure_rate']:.2f}, judge failures {s['judge_failures']}",
                   highlight=False)
     console.print(f"wrote {out / 'results.jsonl'} and {out / 'summary.json'}. {NOTICE}", highlight=False)
+
+
+def _judge_config(judge: JudgeBackend | None, path: Path | None, model: str | None, base_url: str | None,
+                  overrides: list[str] | None, no_probe: bool) -> Any:
+    """The judge options of evaluate and validate as a JudgeConfig (--no-probe: probe=False)."""
+    from amr_grpo.judge.config import load_judge_config
+
+    return load_judge_config(path, overrides or [], backend=judge, model=model, base_url=base_url,
+                             probe=False if no_probe else None)
 
 
 def _ci(stat: dict[str, Any], digits: int) -> str:
@@ -132,9 +153,13 @@ def validate_cmd(
         None
     ),
     text: Annotated[str | None, typer.Option(help="The case as free text.")] = None,
-    judge: Annotated[JudgeName | None, typer.Option(help="Also score the validation with this judge.")] = None,
+    judge: Annotated[JudgeBackend | None, typer.Option(
+        "--judge", metavar="BACKEND", help=f"Also score the validation with this judge: {' | '.join(JUDGE_BACKENDS)}.")
+    ] = None,
     judge_config: JudgeConfigFile = None,
-    judge_opt: JudgeOpt = None,
+    judge_model: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_set: JudgeSet = None,
     base_model: BaseModel = None,
     max_new_tokens: MaxNew = 512,
     sample: Sample = False,
@@ -142,18 +167,19 @@ def validate_cmd(
     seed: Seed = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     no_probe: NoProbe = False,
+    judge_opt: OldJudgeOpt = None,
 ) -> None:
     """Validate one prescription with a trained policy (and optionally score it).
     Research tool, not for clinical use."""
     if (case is None) == (text is None):
         raise UserError("give exactly one of --case FILE or --text '...'")
     case_obj, truth = _read_case_file(case) if case else (text, None)
-    from amr_grpo.evaluation.evaluate import judge_config as make_judge_config
     from amr_grpo.judge import probe
     from amr_grpo.preflight import check_judge_key
     from amr_grpo.evaluation.validate import Validator, to_case
 
-    cfg = make_judge_config(judge, judge_config, judge_opt, no_probe) if judge else None
+    overrides = renamed(judge_set, judge_opt, "--judge-opt", "--judge-set")
+    cfg = _judge_config(judge, judge_config, judge_model, judge_base_url, overrides, no_probe) if judge else None
     if cfg is not None:  # the judge's key, then that it answers, before the case reader (spaCy) and the model load
         check_judge_key(cfg)
         probe(cfg)

@@ -1,24 +1,39 @@
 """CLI: `amr-grpo judge`: score a JSONL file of evaluation requests (thin wrapper over amr_grpo.judge.batch).
 
 Research tool, not for clinical use.
-Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --backend rules --metrics all -o /tmp/out.jsonl
-        amr-grpo judge --input FILE.jsonl --backend openai --dry-run
+Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --judge rules --metrics all -o /tmp/out.jsonl
+        amr-grpo judge --input FILE.jsonl --judge openai --dry-run
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from amr_grpo import NOTICE
-from amr_grpo.cli.common import NoProbe, check_output_file, console, fail, user_errors
-
-Backend = Literal["rules", "openai", "local", "hybrid", "api"]
+from amr_grpo.cli.common import (
+    Judge,
+    JudgeBaseUrl,
+    JudgeConfigFile,
+    JudgeModel,
+    JudgeSet,
+    NoProbe,
+    OldBackend,
+    OldBaseUrl,
+    OldConfig,
+    OldModel,
+    OldSet,
+    check_output_file,
+    console,
+    fail,
+    renamed,
+    user_errors,
+)
 
 
 def judge_cmd(
@@ -33,12 +48,14 @@ def judge_cmd(
         ),
     ],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output JSONL, one response per line.")] = None,
-    backend: Annotated[Backend | None, typer.Option(help="Judge backend (default: the config's, else rules).")] = None,
+    judge: Judge = None,
+    judge_config: JudgeConfigFile = None,
+    judge_model: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_set: JudgeSet = None,
     metrics: Annotated[
         str | None, typer.Option(help="priority | all | comma-separated keys, for lines without their own 'metrics'.")
     ] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL (default: Groq's).")] = None,
-    model: Annotated[str | None, typer.Option(help="Judge model id (openai) or model directory (local).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Evaluations in flight at once.")] = None,
     budget: Annotated[
         str | None,
@@ -55,37 +72,38 @@ def judge_cmd(
         bool, typer.Option("--resume", help="Keep the lines already scored in --output; score only the rest.")
     ] = False,
     no_probe: NoProbe = False,
-    config: Annotated[Path | None, typer.Option(help="YAML with JudgeConfig fields (rpm, timeout_s, ...).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="JudgeConfig key=value override; repeatable.")] = None,
+    backend: OldBackend = None,
+    model: OldModel = None,
+    base_url: OldBaseUrl = None,
+    config: OldConfig = None,
+    set_: OldSet = None,
 ) -> None:
     """Score validations with the rubric judge; write one response per input line, the ledger beside it.
 
     Results are written as they finish: Ctrl-C keeps them, and --resume scores only what is left.
     Research tool, not for clinical use.
 
-    Example: amr-grpo judge -i tests/data/judge_requests.jsonl --backend rules -o out.jsonl"""
-    from amr_grpo.config import load
+    Example: amr-grpo judge -i tests/data/judge_requests.jsonl --judge rules -o out.jsonl"""
     from amr_grpo.judge import build_engine, estimate_cost, probe
     from amr_grpo.judge.batch import judge_file, parse_budget, read_requests
-    from amr_grpo.judge.engine import JudgeConfig
+    from amr_grpo.judge.config import load_judge_config
     from amr_grpo.metrics import resolve_metrics
 
-    cfg = load(JudgeConfig, config, list(set_ or []))
-    given = {
-        "backend": backend,
-        "base_url": base_url,
-        "model": model,
+    given: dict[str, Any] = {
+        "backend": renamed(judge, backend, "--backend", "--judge"),
+        "model": renamed(judge_model, model, "--model", "--judge-model"),
+        "base_url": renamed(judge_base_url, base_url, "--base-url", "--judge-base-url"),
         "concurrency": concurrency,
         "metrics": metrics,
         "cache_path": str(cache) if cache else None,
         "group_mode": group or None,
     }
-    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if budget is not None:
-        changes["budget_calls"], changes["budget_tokens"] = parse_budget(budget)
+        given["budget_calls"], given["budget_tokens"] = parse_budget(budget)
+    overrides = renamed(judge_set, set_, "--set", "--judge-set") or []
+    cfg = load_judge_config(renamed(judge_config, config, "--config", "--judge-config"), overrides, **given)
     if no_cache:
-        changes["cache_path"] = None
-    cfg = dataclasses.replace(cfg, **changes)
+        cfg = dataclasses.replace(cfg, cache_path=None)
     if cache is not None and cfg.backend == "rules":
         console.print(f"note: the rules judge is deterministic and free; it keeps no cache (--cache {cache} ignored)",
                       highlight=False, markup=False)

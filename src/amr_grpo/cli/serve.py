@@ -7,6 +7,7 @@ Try it: AMR_GRPO_API_KEYS=dev amr-grpo serve --port 8000    (or: amr-grpo serve 
 from __future__ import annotations
 
 import errno
+import json
 import re
 import socket
 from pathlib import Path
@@ -14,7 +15,16 @@ from typing import Annotated, Any
 
 import typer
 
-from amr_grpo.cli.common import NoProbe, console, user_errors
+from amr_grpo.cli.common import (
+    Judge,
+    JudgeBaseUrl,
+    JudgeConfigFile,
+    JudgeModel,
+    JudgeSet,
+    NoProbe,
+    console,
+    user_errors,
+)
 from amr_grpo.errors import UserError
 from amr_grpo.preflight import check_judge_key
 
@@ -44,15 +54,11 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Accept requests without an API key (local use only).")
     ] = False,
-    judge: Annotated[
-        str | None,
-        typer.Option(help="Judge backend: rules | openai | hybrid (default: AMR_GRPO_JUDGE_BACKEND or rules)."),
-    ] = None,
-    judge_model: Annotated[str | None, typer.Option(help="Judge model id for openai/hybrid.")] = None,
-    judge_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for the judge.")] = None,
-    judge_config: Annotated[
-        Path | None, typer.Option(help="YAML with a full judge config (retries, rpm, budget...).")
-    ] = None,
+    judge: Judge = None,
+    judge_config: JudgeConfigFile = None,
+    judge_model: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_set: JudgeSet = None,
     cache: Annotated[Path | None, typer.Option(help="SQLite verdict cache file shared by all requests.")] = None,
     model: Annotated[Path | None, typer.Option(help="Policy model directory for the web page at /.")] = None,
     review: Annotated[
@@ -72,19 +78,18 @@ def serve(
     from amr_grpo.service.middleware import configure_logging
     from amr_grpo.service.settings import Settings
 
-    overrides: dict[str, Any] = {
-        "judge_backend": judge,
-        "judge_model": judge_model,
-        "judge_base_url": judge_base_url,
-        "judge_config": judge_config,
-        "cache_path": cache,
-        "model_path": model,
-    }
+    overrides: dict[str, Any] = {"judge_config": judge_config, "cache_path": cache, "model_path": model}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if no_auth:
         overrides["auth"] = False
+    # the judge options as JudgeConfig overrides, after AMR_GRPO_JUDGE_OVERRIDES (a value as a JSON string: YAML reads
+    # it back as the same text, whatever it looks like)
+    named = {"backend": judge, "model": judge_model, "base_url": judge_base_url}
+    judge_overrides = [*(judge_set or []), *(f"{k}={json.dumps(v)}" for k, v in named.items() if v is not None)]
     try:
         settings = Settings(**overrides)
+        if judge_overrides:
+            settings = settings.model_copy(update={"judge_overrides": (*settings.judge_overrides, *judge_overrides)})
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
@@ -104,7 +109,7 @@ def serve(
         )
     if model is not None and not model.exists():
         raise UserError(f"--model: {model} does not exist")
-    judge_cfg = settings.judge_settings()
+    judge_cfg = settings.load_judge_config()
     check_judge_key(judge_cfg)  # a bad judge config or a missing key: one line, before start-up (as evaluate)
     if not no_probe:
         from amr_grpo.judge import probe

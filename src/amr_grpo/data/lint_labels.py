@@ -73,8 +73,8 @@ class Expectation:
     def check(self, regimen: str) -> RegimenVerdict:
         """A labelled regimen text checked against the guideline for this patient."""
         doses = () if no_regimen(regimen) else tuple(_per_kg_when_capped(self, d) for d in parse_regimen(regimen))
-        rc = check_regimen(self.context, doses)
-        return RegimenVerdict(rc.score, rc.why, rc.contraindicated, rc.renal_unadjusted)
+        check = check_regimen(self.context, doses)
+        return RegimenVerdict(check.score, check.why, check.contraindicated, check.renal_unadjusted)
 
 
 def kb_expectation(case: Case, syndrome: str | None) -> Expectation:

@@ -5,8 +5,9 @@
     -> Validation(steps=[...], decision=Decision.MODIFY, recommended_regimen=..., reference=..., raw=...)
 
 A case is a records.Case, a dict (the dataset's `context`, or {patient, diagnosis, prescription, ...}) or free
-text; the prompt is DATA's render_prompt (chat) or render_prompt_text (no chat template), the output is read
-with RULES' parse_validation. `validate_many` generates in batches.
+text; the prompt is the training prompt (amr_grpo.data.prompts: render_prompt with a chat template,
+render_prompt_text without), the output is read with amr_grpo.output_format.parse_validation. `validate_many`
+generates in batches.
 Try it: amr-grpo validate --model assets/tiny-policy --text "28F, cystitis, ciprofloxacin 500 mg BD x 3 days"
 """
 

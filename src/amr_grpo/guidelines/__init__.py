@@ -1,6 +1,7 @@
 """Guideline knowledge base (NCDC/ICMR NTG v2.0 2025, ICMR 2019 renal table, WHO AWaRe 2025) and prescription parser.
 
-Data lives in the YAML files of this folder; every row carries its source and a FACTS.md confidence label.
+Data lives in the YAML files of this folder; every row carries its source and a confidence label
+(defined in sources.yaml).
 Research tool, not for clinical use. Try it: python -m amr_grpo.guidelines
 """
 

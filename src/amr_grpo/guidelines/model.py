@@ -1,7 +1,7 @@
 """Typed rows of the guideline knowledge base (the data lives in the YAML files beside this module).
 
-Every row carries a Source: the guideline, section, page and the confidence label of ../shared/icmr/FACTS.md
-(Q-NCDC25, Q-ICMR19, S-ICMR19, X, GK). Try it: python -m amr_grpo.guidelines
+Every row carries a Source: the guideline, section, page and a confidence label (Q-NCDC25, Q-ICMR19, S-ICMR19,
+X, GK; sources.yaml says what each means). Try it: python -m amr_grpo.guidelines
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Rows in safety.yaml name antibiotic classes ("tetracycline") or drug keys ("tigecycline"); a drug-key row beats a
 class row. Allergy text ("PCN - anaphylaxis", "sulpha drugs") maps to allergy groups through `allergy_terms`; a
-severe reaction upgrades penicillin/cephalosporin allergy to the whole beta-lactam group (FACTS.md section 6).
+severe reaction upgrades penicillin/cephalosporin allergy to the whole beta-lactam group.
 Try it: python -c "from amr_grpo.guidelines import load_kb; print(load_kb().allergy_conflict('ceftriaxone', ['penicillin (anaphylaxis)']))"
 """
 

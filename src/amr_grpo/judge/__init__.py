@@ -31,7 +31,7 @@ def _llm(cfg: JudgeConfig, kind: str) -> Judge:
         from amr_grpo.judge.local import LocalJudge
 
         if not cfg.model:
-            raise UserError("the local judge needs judge.model: a local model directory", hint="--model PATH")
+            raise UserError("the local judge needs judge.model: a local model directory", hint="--judge-model PATH")
         return LocalJudge(cfg.model, max_new_tokens=cfg.max_new_tokens)
     from amr_grpo.judge.llm import OpenAIJudge
 
@@ -45,7 +45,7 @@ def _llm(cfg: JudgeConfig, kind: str) -> Judge:
 
 
 def build_judge(cfg: JudgeConfig) -> Judge:
-    """The judge the config names (rules | openai | local | hybrid | api)."""
+    """The judge the config names (one of JUDGE_BACKENDS)."""
     if cfg.backend == "rules":
         from amr_grpo.judge.rules import RulesJudge
 
@@ -64,7 +64,9 @@ def build_judge(cfg: JudgeConfig) -> Judge:
             raise UserError("the api judge needs judge.url: the evaluation service's URL", hint="judge.url=https://...")
         return ApiJudge(cfg.url, os.environ.get(cfg.url_api_key_env), timeout=cfg.timeout_s,
                         connect_timeout=cfg.connect_timeout_s)
-    raise UserError(f"unknown judge backend {cfg.backend!r}", hint="one of: rules, openai, local, hybrid, api")
+    from amr_grpo.judge.config import JUDGE_BACKENDS
+
+    raise UserError(f"unknown judge backend {cfg.backend!r}", hint=f"one of: {', '.join(JUDGE_BACKENDS)}")
 
 
 def build_engine(cfg: JudgeConfig) -> JudgeEngine:

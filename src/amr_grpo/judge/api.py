@@ -1,7 +1,7 @@
 """The remote judge: score through an evaluation service over HTTP (ours or the Supabase Edge Function).
 
 `judge.backend: api` with `judge.url` (the service's base URL or full endpoint URL) and its API key. It sends
-the DESIGN.md evaluation request and reads the Verdict back; 429/502/503/504 (with Retry-After) and network
+the evaluation request of amr_grpo.judge.contract and reads the Verdict back; 429/502/503/504 (with Retry-After) and network
 failures become JudgeError, so the JudgeEngine's retries, cache and ledger apply as for any judge. A service that
 cannot be reached at all (refused, DNS, no connection within `connect_timeout_s`) is `unreachable`: the engine's
 short connect retries, then its fallback, as for an LLM endpoint; a connection that breaks mid-request is a

@@ -15,7 +15,7 @@ from amr_grpo.records import Verdict
 
 @dataclass(frozen=True)
 class EvalRequest:
-    """One completion to score. Mirrors the HTTP contract of DESIGN.md.
+    """One completion to score. Mirrors the HTTP contract (amr_grpo.judge.contract).
 
     patient_case: case text or a Case-like dict; ground_truth: reference text or a GroundTruth-like dict
     ({decision, reference, regimen, flags, ...}) or None; metrics: resolved metric keys; checklist: what the LLM

@@ -9,7 +9,7 @@ Results are written as they finish (each line flushed), so an interrupted run ke
 leaves the file in input order. `resume=True` keeps the scored lines already in the output (same line number, and
 the same id when the line has one) and scores the rest. The ledger lands beside the output (`OUT.ledger.json`,
 added to the previous one on resume). Files are written readable by their owner only (0600).
-Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --backend rules -o /tmp/out.jsonl
+Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --judge rules -o /tmp/out.jsonl
 """
 
 from __future__ import annotations

@@ -1,17 +1,27 @@
 """JudgeConfig: the judge section of the train, evaluate and serve configs, and of `amr-grpo judge`.
 
-One typed dataclass (defaults here -> YAML recipe -> key=value overrides, through amr_grpo.config.load); every field
-says what it does. `amr_grpo.judge.build_engine(cfg)` turns it into a JudgeEngine.
+One typed dataclass (defaults here -> YAML file -> key=value overrides -> the options a command names, through
+load_judge_config); every field says what it does. JudgeBackend names the backends, once, for every command, the
+service and this dataclass. `amr_grpo.judge.build_engine(cfg)` turns a JudgeConfig into a JudgeEngine.
 Try it: python -c "from amr_grpo.config import load; from amr_grpo.judge.config import JudgeConfig; print(load(JudgeConfig, None, ['backend=openai', 'rpm=0']))"
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
+from amr_grpo.config import load
 from amr_grpo.errors import UserError
+
+# rules: offline, deterministic, free; openai: any OpenAI-compatible server (Groq by default); local: a model
+# directory run in-process; hybrid: rules and an LLM blended per metric; api: our evaluation service (or the Edge
+# Function) over HTTP
+JudgeBackend = Literal["rules", "openai", "local", "hybrid", "api"]
+JUDGE_BACKENDS: tuple[str, ...] = get_args(JudgeBackend)
 
 # The hybrid judge's default LLM share per metric (the rest comes from the rules judge): the LLM reads reasoning
 # best, the rules check decision, regimen and citation against the knowledge base best.
@@ -52,7 +62,7 @@ def default_cache_path() -> str:
 class JudgeConfig:
     """The judge section of the train, evaluate and serve configs (and `amr-grpo judge`)."""
 
-    backend: Literal["rules", "openai", "local", "hybrid", "api"] = "rules"  # rules: offline, deterministic, free
+    backend: JudgeBackend = "rules"  # rules: offline, deterministic, free
     model: str | None = (
         None  # openai: model id (None: $AMR_GRPO_JUDGE_MODEL, else llama-3.3-70b-versatile); local: path
     )
@@ -132,6 +142,15 @@ class JudgeConfig:
         if twice:
             raise UserError(f"judge.endpoints: the name {twice[0]!r} is used twice", hint="give each endpoint a name")
         return out
+
+
+def load_judge_config(
+    path: str | Path | None = None, overrides: Sequence[str] = (), defaults: Sequence[str] = (), **given: Any
+) -> JudgeConfig:
+    """The JudgeConfig: the defaults above, then `defaults` (a caller's own, key=value), then the YAML file at `path`,
+    then `overrides` (key=value), then the fields a command's options name (`given`; None: not given)."""
+    cfg = load(JudgeConfig, path, list(overrides), defaults=list(defaults))
+    return dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
 
 
 def endpoints_model(endpoints: list[Endpoint]) -> str:

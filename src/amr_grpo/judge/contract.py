@@ -1,4 +1,4 @@
-"""The HTTP evaluation contract of DESIGN.md (Contracts) as pydantic models: request, batch, response, error body.
+"""The HTTP evaluation contract (README: Evaluation API) as pydantic models: request, batch, response, error body.
 
 The service (`amr-grpo serve`) validates its bodies with them and `amr-grpo judge` validates every JSONL line with
 them, so both reject the same input with the same field names. The Edge Function ports the request checks

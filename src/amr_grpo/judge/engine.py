@@ -150,7 +150,8 @@ class JudgeEngine:
             self._fallback = RulesJudge()
         return self._fallback
 
-    async def _fresh(self, req: EvalRequest) -> Verdict:
+    async def _score_uncached(self, req: EvalRequest) -> Verdict:
+        """One call of the judge (limits, retries, then the fallback), past the cache and the de-duplication."""
         t0 = time.perf_counter()
         async with self._sem:
             try:
@@ -169,11 +170,11 @@ class JudgeEngine:
         key = self.key(req)
         v = await self._cached(key)
         if v is None:
-            v = await self._once(key, lambda: self._fresh(req))
+            v = await self._deduplicated(key, lambda: self._score_uncached(req))
         self.ledger.scored += 1
         return v
 
-    async def _once(self, key: str, make: Callable[[], Any]) -> Verdict:
+    async def _deduplicated(self, key: str, make: Callable[[], Any]) -> Verdict:
         """Run `make()` for `key` unless an identical request is in flight; then await that one."""
         running = self._inflight.get(key)
         if running is not None:
@@ -262,7 +263,7 @@ class JudgeEngine:
             if k not in done:  # a single one, one already in flight, or one the group call could not score
                 r = reqs[keys.index(k)]
                 try:
-                    done[k] = await self._once(k, lambda r=r: self._fresh(r))
+                    done[k] = await self._deduplicated(k, lambda r=r: self._score_uncached(r))
                 except JudgeError as e:
                     done[k] = e
         self.ledger.dedup_hits += len(keys) - len(set(keys))
@@ -291,7 +292,7 @@ class JudgeEngine:
                 alone = e.kind == "bad_answer"
                 outcomes = await asyncio.gather(
                     *(
-                        self._alone(k, r) if alone else self._fallback_or_raise(e, r)
+                        self._score_one_of_group(k, r) if alone else self._fallback_or_raise(e, r)
                         for k, r in zip(keys, reqs, strict=True)
                     ),
                     return_exceptions=True,
@@ -313,8 +314,9 @@ class JudgeEngine:
                     f.set_exception(o)
                     f.exception()
 
-    async def _alone(self, key: str, req: EvalRequest) -> Verdict:
-        v = await self._fresh(req)
+    async def _score_one_of_group(self, key: str, req: EvalRequest) -> Verdict:
+        """A completion of a group call whose answer did not validate, scored on its own and cached."""
+        v = await self._score_uncached(req)
         await self._remember(key, v)
         return v
 

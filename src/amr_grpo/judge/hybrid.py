@@ -6,7 +6,7 @@ is share * llm + (1 - share) * rules, rounded half up to an integer 1-5; the jus
 either judge's. When the LLM cannot score (bad answer, quota or budget spent, unavailable; transient failures go to
 the engine, which retries them), `fallback="rules"` returns the rules verdict as it is (backend "rules",
 so nobody mistakes it for a blend and the engine does not cache it as one); `fallback="error"` raises.
-Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --backend hybrid -o /tmp/out.jsonl
+Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --judge hybrid -o /tmp/out.jsonl
 """
 
 from __future__ import annotations

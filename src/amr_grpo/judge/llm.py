@@ -11,7 +11,7 @@ longer than a step (or it names a daily quota); 5xx and broken connections -> se
 Provider text in a message is scrubbed of keys and tokens first (judge/redact.py). The SDK's own retries are off
 (max_retries=0): the engine retries, once.
 Try it: python tests/fake_openai.py &  AMR_GRPO_JUDGE_BASE_URL=<printed URL> AMR_GRPO_JUDGE_API_KEY=x \
-  amr-grpo judge --input tests/data/judge_requests.jsonl --backend openai -o /tmp/out.jsonl
+  amr-grpo judge --input tests/data/judge_requests.jsonl --judge openai -o /tmp/out.jsonl
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class OpenAIJudge(PromptJudge):
                 raise UserError(
                     f"no API key for the openai judge at {e.base_url}{where}",
                     hint=f"export {env}=...{f' (or {ENV_KEY})' if single else ''}; a free Groq key is at "
-                    "https://console.groq.com/keys. Or use --backend rules (offline, no key).",
+                    "https://console.groq.com/keys. Or use --judge rules (offline, no key).",
                 )
             return "not-needed"  # a local server (vLLM, Ollama) usually takes any key
         register_secret(key)

@@ -7,7 +7,7 @@ greedy, and the answer is validated like the `openai` judge's: one retry quoting
 JudgeError("bad_answer"). Generations run one at a time on a worker thread, so the event loop stays free.
 Judging quality is the model's: the tests drive this code path with a tiny random Llama, which cannot judge
 anything; they only show that garbage becomes a could-not-score error and a valid answer becomes a Verdict.
-Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --backend local --model /path/to/judge-model -o /tmp/out.jsonl
+Try it: amr-grpo judge --input tests/data/judge_requests.jsonl --judge local --judge-model /path/to/judge-model -o /tmp/out.jsonl
 """
 
 from __future__ import annotations

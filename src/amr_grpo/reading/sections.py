@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_F = re.IGNORECASE
 
 LABELS: dict[str, str] = {
     "diagnosis": r"(?:provisional|final|working|clinical|admitting|discharge|principal|primary)\s+(?:dx|diagnosis)|"
@@ -36,12 +35,12 @@ LABELS: dict[str, str] = {
     "setting": r"setting|location|unit",
     "patient": r"patient|pt|name|age\s*/\s*sex|profile|presentation|clinical\s+details",
 }
-_KIND = {k: re.compile(v, _F) for k, v in LABELS.items()}
+_KIND = {k: re.compile(v, re.I) for k, v in LABELS.items()}
 _ANY = "|".join(f"(?:{v})" for v in LABELS.values())
 # A heading: at a line start (after bullets) or after . ; | and spaces, followed by ':' or ' - '; or mid-line with ':'.
 _HEADING = re.compile(
     rf"(?:(?:^|(?<=[\n.;|]))[ \t*#>-]*(?P<label>{_ANY})\s*(?::|\s-\s|-(?=\s))|(?<=\s)(?P<inline>{_ANY})\s*:)",
-    _F | re.MULTILINE,
+    re.I | re.MULTILINE,
 )
 
 
@@ -59,7 +58,7 @@ class Section:
 # A sentence end: '. ' before a capital (not after 'Tab.', 'S.', 'Dr.' ...), '.' or ':' at a line end, a blank line.
 _END = re.compile(r"\.(?=[ \t]+[^\s\d])|[ \t]*\|[ \t]|[.:]?[ \t]*\n[ \t]*\n|(?<=[.])[ \t]*\n|(?<![,\s])[ \t]*\n(?=[ \t]*[A-Z])")
 _ABBREV = re.compile(r"(?:\b(?:tab|tabs|inj|cap|caps|syp|syr|mrs|vs|dr|mr|ms|no|st|approx|prov|temp|wt|pt|yrs?|"
-                     r"sr|hr|resp|sat|sats|max|min|e\.g|i\.e|etc)|\b[A-Za-z])$", _F)
+                     r"sr|hr|resp|sat|sats|max|min|e\.g|i\.e|etc)|\b[A-Za-z])$", re.I)
 
 
 def sentence_end(text: str, start: int) -> int:

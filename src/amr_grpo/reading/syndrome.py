@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from amr_grpo.guidelines import Syndrome, load_kb
 from amr_grpo.reading.context import Mention, mentions
 
-_F = re.IGNORECASE
 RANK = {"OPD": 0, "ward": 1, "ICU": 2}
 SETTING_RANK = {"OPD": 0, "ED": 1, "ward": 1, "nursing home": 1, "ICU": 2}
 SEVERITY_RANK = {"mild": 0, "moderate": 1, "severe": 2}
@@ -26,7 +25,7 @@ SEPSIS_GROUP = "sepsis"
 
 
 def _said(rx: str):
-    return re.compile(rx, _F)
+    return re.compile(rx, re.I)
 
 
 # Tie-breaks inside a group: (member key, words that choose it). Checked on the note's affirmed sentences.
@@ -80,13 +79,13 @@ SUBSUMES: dict[str, tuple[str, ...]] = {
     "infective_endocarditis": ("*",),
 }
 _FEVER_DAYS = re.compile(r"\bday\s*(\d{1,2})\b|(?:fever|febrile)[^.;\n]{0,30}?(?:x|for|since|of)\s*(\d{1,2})\s*"
-                         r"(?:days?|d)\b|(\d{1,2})\s*(?:days?|d)\s+(?:of|h/o)\s+fever|(\d)\s*/\s*7", _F)
-_CENTOR = re.compile(r"\bcentor\s*(?:score)?\s*(?:of|is|was|=|:|-)?\s*(\d)", _F)
-_VIRAL = re.compile(r"\bviral\b|\bvirus\b|\binfluenza\b|\bcovid\b|\bdengue\b", _F)
-_BACTERIAL = re.compile(r"\bbacterial\b|\bpyogenic\b|\bpurulent\b|\bstreptococcal\b|\bgonococcal\b", _F)
-_ITEM_END = re.compile(r"[,;:\n(]|\b(?:and|with|plus)\b", _F)  # where one item of a diagnosis list ends
+                         r"(?:days?|d)\b|(\d{1,2})\s*(?:days?|d)\s+(?:of|h/o)\s+fever|(\d)\s*/\s*7", re.I)
+_CENTOR = re.compile(r"\bcentor\s*(?:score)?\s*(?:of|is|was|=|:|-)?\s*(\d)", re.I)
+_VIRAL = re.compile(r"\bviral\b|\bvirus\b|\binfluenza\b|\bcovid\b|\bdengue\b", re.I)
+_BACTERIAL = re.compile(r"\bbacterial\b|\bpyogenic\b|\bpurulent\b|\bstreptococcal\b|\bgonococcal\b", re.I)
+_ITEM_END = re.compile(r"[,;:\n(]|\b(?:and|with|plus)\b", re.I)  # where one item of a diagnosis list ends
 _DIAGNOSED = re.compile(r"\b(?:diagnosed\s+(?:with|as)|diagnosis\s+(?:of|is|was)|(?:was|is)\s+consistent\s+with|"
-                        r"in\s+keeping\s+with|suggestive\s+of|treated\s+as|managed\s+as)\s+([^.;\n]+)", _F)
+                        r"in\s+keeping\s+with|suggestive\s+of|treated\s+as|managed\s+as)\s+([^.;\n]+)", re.I)
 
 
 @dataclass
@@ -113,7 +112,7 @@ def _affirmed_in(rx: re.Pattern[str], text: str) -> bool:
     for m in rx.finditer(text):
         before = text[max(0, m.start() - 40):m.start()]
         clause = re.split(r"[.;,\n]", before)[-1]
-        if not re.search(r"\b(?:no|not|denies|without|nil|non)\b", clause, _F):
+        if not re.search(r"\b(?:no|not|denies|without|nil|non)\b", clause, re.I):
             return True
     return False
 

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, review: Any = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         from amr_grpo.judge import build_engine
 
-        engine = build_engine(settings.judge_settings())
+        engine = build_engine(settings.load_judge_config())
         try:
             yield {"engine": engine, "limiter": RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)}
         finally:

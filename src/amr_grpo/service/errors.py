@@ -45,7 +45,7 @@ JUDGE_ERRORS: dict[str, tuple[int, str, str, float | None]] = {
     "server_error": (502, "judge_server_error", "the judge provider returned an error", 2.0),
     "bad_answer": (502, "judge_bad_answer", "the judge returned an answer that does not fit the rubric", 2.0),
 }
-_UNKNOWN_JUDGE_ERROR = (502, "judge_error", "the judge could not score this request", 2.0)
+UNKNOWN_JUDGE_ERROR = (502, "judge_error", "the judge could not score this request", 2.0)
 
 
 class ApiError(Exception):
@@ -66,7 +66,7 @@ def error_response(
 
 def judge_error_body(exc: JudgeError) -> tuple[int, dict[str, Any], float | None]:
     """(status, error body, retry-after seconds or None) for a judge failure."""
-    status, code, message, default_wait = JUDGE_ERRORS.get(exc.kind, _UNKNOWN_JUDGE_ERROR)
+    status, code, message, default_wait = JUDGE_ERRORS.get(exc.kind, UNKNOWN_JUDGE_ERROR)
     wait = exc.retry_after if exc.retry_after is not None else default_wait
     return status, {"error": {"code": code, "message": message, "field": None}}, wait
 

@@ -1,5 +1,5 @@
 """The evaluation routes: POST /functions/v1/evaluate-prescription (= POST /v1/evaluate), POST /v1/evaluate/batch,
-GET /healthz. Request and response follow DESIGN.md (Contracts); judge failures are 429/502/503, never a score.
+GET /healthz. Request and response follow amr_grpo/judge/contract.py; judge failures are 429/502/503, never a score.
 
 Try it: amr-grpo serve --no-auth &  curl -s localhost:8000/v1/evaluate -H 'content-type: application/json' \
   -d '{"patient_case": "F 30y, cystitis", "model_output": "Decision: Approve"}'

@@ -1,20 +1,32 @@
 """Service settings: one pydantic-settings object read from AMR_GRPO_* environment variables.
 
-Every knob of `amr-grpo serve` lives here (auth, limits, CORS, judge backend, cache, web-page model);
-the CLI only overrides a few of them. Lists (API keys, CORS origins) are comma-separated.
+Every knob of `amr-grpo serve` lives here (auth, limits, CORS, judge, cache, web-page model); the CLI only
+overrides a few of them. Lists (API keys, CORS origins) are comma-separated. The judge is the same JudgeConfig as
+every command's: a YAML file (AMR_GRPO_JUDGE_CONFIG, as --judge-config) and key=value overrides
+(AMR_GRPO_JUDGE_OVERRIDES, a JSON list, as --judge-set).
 Try it: AMR_GRPO_API_KEYS=k1,k2 python -c "from amr_grpo.service.settings import Settings; print(Settings())"
 """
 
 from __future__ import annotations
 
-import dataclasses
+import logging
+import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-JudgeBackend = Literal["rules", "openai", "hybrid", "local", "api"]
+from amr_grpo.judge.config import JudgeConfig, load_judge_config
+
+log = logging.getLogger("amr_grpo.service")
+# Variables of earlier releases, each one JudgeConfig field; read (with a notice) for one more release.
+DEPRECATED_JUDGE_VARS = {
+    "AMR_GRPO_JUDGE_BACKEND": "backend",
+    "AMR_GRPO_JUDGE_API_KEY_ENV": "api_key_env",
+    "AMR_GRPO_JUDGE_QUOTA_FALLBACK": "quota_fallback",
+}
+_noticed: set[str] = set()
 
 
 def _split_commas(value: Any) -> Any:
@@ -26,8 +38,10 @@ def _split_commas(value: Any) -> Any:
 class Settings(BaseSettings):
     """The evaluation service's configuration (research tool, not for clinical use)."""
 
-    # hide_input_in_errors: a refused key must not appear in the error (nor in a traceback of `uvicorn --factory`)
-    model_config = SettingsConfigDict(env_prefix="AMR_GRPO_", extra="ignore", frozen=True, hide_input_in_errors=True)
+    # hide_input_in_errors: a refused key must not appear in the error (nor in a traceback of `uvicorn --factory`);
+    # extra="forbid" refuses an unknown keyword (Settings(judge_backend=...) of an earlier release) instead of dropping
+    # it; unknown AMR_GRPO_* variables are still ignored (other parts read AMR_GRPO_JUDGE_MODEL, AMR_GRPO_DATABASE_URL)
+    model_config = SettingsConfigDict(env_prefix="AMR_GRPO_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     # --- auth ---
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
@@ -68,24 +82,19 @@ class Settings(BaseSettings):
         default=(), description="Browser origins allowed to call the API, comma-separated ('*' for any)."
     )
 
-    # --- judge (see amr_grpo.judge JudgeConfig) ---
-    judge_backend: JudgeBackend | None = Field(default=None, description="Judge backend; None = JudgeConfig's (rules).")
-    judge_model: str | None = Field(default=None, description="Judge model id (openai/local/hybrid backends).")
-    judge_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL for the openai judge.")
-    judge_api_key_env: str | None = Field(default=None, description="Env var holding the judge provider's key.")
-    judge_config: Path | None = Field(default=None, description="YAML file with a full JudgeConfig (retries, rpm...).")
-    judge_overrides: tuple[str, ...] = Field(
-        default=(), description='JudgeConfig key=value overrides, a JSON list: ["max_retries=2", "timeout_s=30"].'
+    # --- judge (amr_grpo.judge.config JudgeConfig, the same file and overrides as every command) ---
+    judge_config: Path | None = Field(
+        default=None, description="YAML file of JudgeConfig fields (backend, model, base_url, rpm, retries...)."
     )
-    judge_quota_fallback: Literal["rules", "none"] = Field(
-        default="none",
-        description="When the provider's quota or the budget is spent: 'none' answers 429/503 so the client decides "
-        "(its own engine may fall back to rules); 'rules' answers with a rules verdict (judge.backend says so).",
+    judge_overrides: tuple[str, ...] = Field(
+        default=(), description='JudgeConfig key=value overrides after the file, a JSON list: ["backend=openai", '
+        '"max_retries=2"]. The service\'s one default of its own: quota_fallback=none (a spent quota or budget is '
+        "answered 429/503 and the client decides; quota_fallback=rules answers with a rules verdict instead).",
     )
     cache_path: Path | None = Field(default=None, description="SQLite verdict cache shared by all requests.")
     ledger_path: Path | None = Field(default=None, description="Where to write the judge ledger at shutdown.")
 
-    # --- web page (EVAL's amr_grpo.service.web) ---
+    # --- web page (amr_grpo.service.web) ---
     model_path: Path | None = Field(default=None, description="Policy model served by the web page at /.")
 
     @field_validator("api_keys", "cors_origins", mode="before")
@@ -112,18 +121,28 @@ class Settings(BaseSettings):
             "server_header": False,
         }
 
-    def judge_settings(self) -> Any:
-        """The JudgeConfig these settings describe: defaults -> judge_config YAML -> overrides -> explicit fields."""
-        from amr_grpo.config import load
-        from amr_grpo.judge.config import JudgeConfig
+    def load_judge_config(self) -> JudgeConfig:
+        """The service's JudgeConfig: JudgeConfig's defaults, then quota_fallback=none, then the judge_config file,
+        then judge_overrides (then a deprecated AMR_GRPO_JUDGE_* variable, as before), then cache_path."""
+        return load_judge_config(
+            self.judge_config,
+            [*self.judge_overrides, *deprecated_judge_overrides()],
+            defaults=["quota_fallback=none"],
+            cache_path=str(self.cache_path) if self.cache_path else None,
+        )
 
-        cfg = load(JudgeConfig, self.judge_config, self.judge_overrides)
-        explicit = {
-            "backend": self.judge_backend,
-            "model": self.judge_model,
-            "base_url": self.judge_base_url,
-            "api_key_env": self.judge_api_key_env,
-            "cache_path": str(self.cache_path) if self.cache_path else None,
-            "quota_fallback": self.judge_quota_fallback,
-        }
-        return dataclasses.replace(cfg, **{k: v for k, v in explicit.items() if v is not None})
+
+def deprecated_judge_overrides() -> list[str]:
+    """The key=value overrides that variables of earlier releases (DEPRECATED_JUDGE_VARS) still set; each one used
+    is logged once, with what replaces it."""
+    out = []
+    for var, key in DEPRECATED_JUDGE_VARS.items():
+        value = os.environ.get(var)
+        if value is None:
+            continue
+        if var not in _noticed:
+            _noticed.add(var)
+            log.warning("deprecated: %s is now AMR_GRPO_JUDGE_OVERRIDES='[\"%s=...\"]' (or %s in the "
+                        "AMR_GRPO_JUDGE_CONFIG file); the old variable goes in the next release", var, key, key)
+        out.append(f"{key}={value}")
+    return out

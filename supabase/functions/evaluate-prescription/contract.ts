@@ -1,5 +1,5 @@
 /**
- * The HTTP contract of DESIGN.md (Contracts): the evaluation request, its validation, the error body.
+ * The HTTP contract of src/amr_grpo/judge/contract.py: the evaluation request, its validation, the error body.
  *
  * A port of the Python service's request model (src/amr_grpo/judge/contract.py): same fields, same
  * 4xx status codes, error codes and field names, so a client switches services by base URL alone.

@@ -1,5 +1,5 @@
 /**
- * POST evaluate-prescription: one evaluation request in, the verdict of DESIGN.md (Contracts) out.
+ * POST evaluate-prescription: one evaluation request in, the verdict of src/amr_grpo/judge/contract.py out.
  * Research tool, not for clinical use.
  *
  * The same contract as the Python service (`amr-grpo serve`): CORS and OPTIONS, 415 for a body that
@@ -11,6 +11,7 @@
 
 import { parseRequest, RequestError } from "./contract.ts";
 import { screen } from "./injection.ts";
+import judgeErrors from "./judge_errors.json" with { type: "json" };
 import { DEFAULT_BASE_URL, DEFAULT_MODEL, JudgeError, score } from "./judge.ts";
 import { applyCriticalCap, RUBRIC_VERSION, weightedReward } from "./metrics.ts";
 import { newNonce } from "./rubric.ts";
@@ -28,24 +29,10 @@ export interface Deps {
   log?: (line: string) => void;
 }
 
-// JudgeError.kind -> [status, code, message, default Retry-After s]: src/amr_grpo/service/errors.py JUDGE_ERRORS.
-const JUDGE_ERRORS: Record<string, [number, string, string, number]> = {
-  rate_limited: [429, "judge_rate_limited", "the judge provider is rate limiting; retry later", 5],
-  quota_exhausted: [429, "judge_quota_exhausted", "the judge provider's quota is exhausted; retry later", 60],
-  timeout: [503, "judge_timeout", "the judge did not answer in time; retry later", 5],
-  unavailable: [503, "judge_unavailable", "the judge is unavailable; retry later", 5],
-  // no connection to the provider at all (refused, DNS): the Python engine tries it again after 30 s
-  unreachable: [503, "judge_unavailable", "the judge cannot be reached; retry later", 30],
-  budget_exhausted: [503, "judge_budget_exhausted", "the judge's call/token budget is spent", 60],
-  server_error: [502, "judge_server_error", "the judge provider returned an error", 2],
-  bad_answer: [502, "judge_bad_answer", "the judge returned an answer that does not fit the rubric", 2],
-};
-const UNKNOWN_JUDGE_ERROR: [number, string, string, number] = [
-  502,
-  "judge_error",
-  "the judge could not score this request",
-  2,
-];
+// JudgeError.kind -> the HTTP answer (status, code, message, default Retry-After s): judge_errors.json, generated
+// from src/amr_grpo/service/errors.py JUDGE_ERRORS by scripts/sync_edge_tables.py.
+type JudgeErrorAnswer = { status: number; code: string; message: string; retry_after_s: number };
+const JUDGE_ERRORS: Record<string, JudgeErrorAnswer> = judgeErrors.errors;
 
 function corsHeaders(env: (name: string) => string | undefined): Record<string, string> {
   return {
@@ -204,7 +191,7 @@ export async function handle(req: Request, deps: Deps = {}): Promise<Response> {
         status = CLIENT_CLOSED;
       } else if (e instanceof JudgeError) {
         judgeError = e.kind;
-        const [status, code, message, wait] = JUDGE_ERRORS[e.kind] ?? UNKNOWN_JUDGE_ERROR;
+        const { status, code, message, retry_after_s: wait } = JUDGE_ERRORS[e.kind] ?? judgeErrors.unknown;
         response = json(status, errorBody(code, message), {
           ...cors,
           "retry-after": retryAfterHeader(e.retryAfter ?? wait),

@@ -59,7 +59,7 @@ Deno.test("the prompt: nonce-tagged data, declared to be data, instructions repe
     strictEqual(fake.requests.length, 1);
     const sent = fake.requests[0];
     strictEqual(sent.path, "/openai/v1/chat/completions");
-    strictEqual(sent.body.model, "llama-3.3-70b-versatile"); // Groq's default judge (DESIGN.md)
+    strictEqual(sent.body.model, "llama-3.3-70b-versatile"); // Groq's default judge (as judge/llm.py)
     strictEqual(sent.body.temperature, 0);
     deepStrictEqual(sent.body.response_format, { type: "json_object" });
     deepStrictEqual(sent.body.messages.map((m) => m.role), ["system", "user"]);

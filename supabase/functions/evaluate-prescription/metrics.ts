@@ -2,8 +2,8 @@
  * The six rubric metrics, the weighted reward and the critical-error cap, a port of
  * src/amr_grpo/metrics.py.
  *
- * metrics.json beside this file is a byte-identical copy of src/amr_grpo/metrics.json
- * (tests/service/test_edge_function.py fails if they differ). weightedReward adds in rubric order, one
+ * metrics.json beside this file is a byte-identical copy of src/amr_grpo/metrics.json, written by
+ * scripts/sync_edge_tables.py (tests/service/test_edge_tables.py fails if they differ). weightedReward adds in rubric order, one
  * term at a time, exactly as Python's metrics.weighted_reward does, so both give the same float;
  * applyCriticalCap caps every score of a verdict with a critical error, as Python does.
  * Try it: deno test --allow-read --allow-net=127.0.0.1 (in this folder)

@@ -1,8 +1,8 @@
 /**
  * The judge prompt and its answer parser: a port of src/amr_grpo/judge/rubric.py.
  *
- * rubric_v2.json carries the text of src/amr_grpo/judge/prompts/rubric_v2.md unchanged
- * (tests/service/test_edge_function.py fails if it differs); it is rendered here with the same fields as
+ * rubric_v2.json carries the text of src/amr_grpo/judge/prompts/rubric_v2.md unchanged, written by
+ * scripts/sync_edge_tables.py (tests/service/test_edge_tables.py fails if it differs); it is rendered here with the same fields as
  * Python's string.Template. The case's checklist, when the request gives one, is shown as rubric items
  * (this function has no knowledge base to build one). The judged text sits in a tag carrying a per-call
  * nonce, look-alike tags inside it are removed, it is declared to be data, and the instructions are

@@ -64,9 +64,9 @@ def _cached_context(case_key: tuple[str, str], gt_key: tuple[str, str] | None) -
     sensitive, resistant = read_culture(case.patient.cultures or "")
     ctx = CaseContext(case, gt, syndrome, via, prescribed, options_for(syndrome, gt_doses, gt_text, case), no_abx,
                       serious, risks, sensitive, resistant, _drug_risks=cache, _checks=checks)
-    rc = check_regimen(ctx, prescribed) if prescribed else None
-    expected, why = expected_decisions(ctx, rc)
-    ctx = replace(ctx, expected=expected, expected_source=why, prescription_check=rc, _drug_risks=cache,
+    check = check_regimen(ctx, prescribed) if prescribed else None
+    expected, why = expected_decisions(ctx, check)
+    ctx = replace(ctx, expected=expected, expected_source=why, prescription_check=check, _drug_risks=cache,
                   _checks=checks)
     checklist, matchers = checklist_mod.build(ctx)
     return replace(ctx, checklist=checklist, matchers=matchers, item_text={i.key: i.text for i in checklist.items},

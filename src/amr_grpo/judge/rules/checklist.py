@@ -166,10 +166,10 @@ def build(ctx: CaseContext) -> tuple[Checklist, tuple[Matcher, ...]]:
                           f"Names the prescribed {what}: {ctx.case.prescription}.",
                           tuple(sorted(prescribed)) + tuple(w[0].strip() for w in doses if approve),
                           how="drugs" if approve else "any drug", drugs=prescribed, groups=doses if approve else ()))
-    rc = ctx.prescription_check
+    regimen_check = ctx.prescription_check
     wrong = ctx.expected and Decision.APPROVE not in ctx.expected
-    if rc is not None and wrong and rc.faults:
-        faults = [f for f in rc.faults if f[2]]
+    if regimen_check is not None and wrong and regimen_check.faults:
+        faults = [f for f in regimen_check.faults if f[2]]
         if faults:
             said = "; ".join(f"{_drug_names([d])} {element} ({words[0]})" for d, element, words in faults)
             evidence = tuple(w for _, _, words in faults for w in words)

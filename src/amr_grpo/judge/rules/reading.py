@@ -65,7 +65,7 @@ class Reading:
     steps: tuple[str, ...]
     text: str  # steps + recommended regimen: where statements count
     endorsed: tuple[Dose, ...] | None
-    rc: RegimenCheck
+    regimen_check: RegimenCheck
     stated: frozenset[str]  # checklist item keys stated with their case content
     misstated: tuple[str, ...]  # patient values the text gets wrong
     denied: tuple[str, ...]  # risk kinds the text says the patient does not have, though the case has them
@@ -113,7 +113,7 @@ def _patient_stated(ctx: CaseContext, norm: str, low: str) -> bool:
     return False
 
 
-def _stated_items(ctx: CaseContext, norm: str, low: str, named: set[str], rc: RegimenCheck, v: Validation,
+def _stated_items(ctx: CaseContext, norm: str, low: str, named: set[str], regimen_check: RegimenCheck, v: Validation,
                   void: set[str], words: set[str]) -> tuple[set[str], list[str]]:
     stated: set[str] = set()
     misstated: list[str] = []
@@ -147,7 +147,7 @@ def _stated_items(ctx: CaseContext, norm: str, low: str, named: set[str], rc: Re
         elif m.how == "patient":  # decided below: a risk stated with its value reads the patient too
             continue
         elif m.how == "regimen":
-            ok = rc.score >= 4
+            ok = regimen_check.score >= 4
         elif m.how == "decision":
             ok = v.decision in ctx.expected
         else:  # citation (scored by the reference check) and pitfalls are not statements
@@ -251,7 +251,7 @@ def read(ctx: CaseContext, out: Output | str) -> Reading:
     low = text.lower()
     norm = " " + " ".join(text_tokens) + " "
     endorsed = endorsed_regimen(ctx, v)
-    rc = ctx.check(endorsed)
+    regimen_check = ctx.check(endorsed)
 
     # what the output names anywhere: its statements and its reference field (where text past the format lands)
     raw_tokens = all_tokens + tokens(v.reference) if v.reference else all_tokens
@@ -276,21 +276,21 @@ def read(ctx: CaseContext, out: Output | str) -> Reading:
             " (repeated headers)" if layout.repeated_headers else "")
 
     named = every
-    stated, misstated = _stated_items(ctx, norm, low, named, rc, v, void, text_words(text_tokens))
+    stated, misstated = _stated_items(ctx, norm, low, named, regimen_check, v, void, text_words(text_tokens))
     kinds = {r.kind for r in ctx.risks}
     major_renal = any(r.kind == "renal" and r.major for r in ctx.risks) or any(
         r.kind == "renal" and r.major for d in endorsed or () if d.drug for r in ctx.drug_risks(d.drug, d.route))
     denied = tuple(k for k, rx in DENIES.items() if k in kinds and any(a in low for a in DENY_ANCHORS[k])
                    and rx.search(low) and (k != "renal" or major_renal))
-    critical = list(rc.contraindicated)
-    critical += [f"{d}: renal dose not adjusted" for d in rc.renal_unadjusted]
-    critical += [f"{d}: above twice the guideline's largest dose" for d in rc.overdosed]
+    critical = list(regimen_check.contraindicated)
+    critical += [f"{d}: renal dose not adjusted" for d in regimen_check.renal_unadjusted]
+    critical += [f"{d}: above twice the guideline's largest dose" for d in regimen_check.overdosed]
     if endorsed == () and not ctx.no_antibiotic and ctx.serious and ctx.options:
         critical.append("withholds the antibiotic the guideline gives for a serious infection")
     endorsed_drugs = {d.drug for d in endorsed or () if d.drug}
     names_endorsed = not endorsed_drugs or (endorsed_drugs <= named and "drugs" not in void)
     patient_step = any(w in low for w in ("allerg", "renal", "kidney", "crcl", "egfr", "pregnan", "interact",
                                           "weight", "age", "hepatic", "liver", "contraindicat"))
-    return Reading(v, layout, steps, text, endorsed, rc, frozenset(stated), tuple(misstated), denied,
+    return Reading(v, layout, steps, text, endorsed, regimen_check, frozenset(stated), tuple(misstated), denied,
                    tuple(_contradictions(ctx, v, steps_text, endorsed)), tuple(unrelated), beyond, tuple(critical),
                    names_endorsed, patient_step)

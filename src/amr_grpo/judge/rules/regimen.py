@@ -287,26 +287,26 @@ def check_regimen(ctx: CaseContext, doses: tuple[Dose, ...] | None) -> RegimenCh
     return RegimenCheck(best[0], best[1], **safety, option=best[3], faults=best[2])
 
 
-def expected_decisions(ctx: CaseContext, rc: RegimenCheck | None) -> tuple[frozenset[Decision], str]:
-    """The acceptable decisions: the ground truth's, else inferred from checking the prescription itself (`rc`).
+def expected_decisions(ctx: CaseContext, check: RegimenCheck | None) -> tuple[frozenset[Decision], str]:
+    """The acceptable decisions: the ground truth's, else inferred from checking the prescription itself (`check`).
     Unknown (empty) when there is neither a ground truth nor a guideline entry to check the prescription against,
     unless the prescription is unsafe for the patient whatever the syndrome."""
     if ctx.gt.decision:
         issues = ", ".join(i.replace("_", " ") for i in ctx.gt.issues)
         return frozenset({ctx.gt.decision}), "ground truth" + (f" ({issues})" if issues else "")
-    if not ctx.prescribed or rc is None:
+    if not ctx.prescribed or check is None:
         return frozenset(), ""
-    unsafe = [*rc.contraindicated, *(f"{d}: renal dose not adjusted" for d in rc.renal_unadjusted),
-              *(f"{d}: above twice the guideline's largest dose" for d in rc.overdosed)]
+    unsafe = [*check.contraindicated, *(f"{d}: renal dose not adjusted" for d in check.renal_unadjusted),
+              *(f"{d}: above twice the guideline's largest dose" for d in check.overdosed)]
     if unsafe:
         return frozenset({Decision.MODIFY, Decision.REJECT}), "the prescription is unsafe for this patient: " + \
             "; ".join(unsafe)
     if not ctx.options and not ctx.no_antibiotic:
         return frozenset(), ""
-    if rc.score == 5:
+    if check.score == 5:
         return frozenset({Decision.APPROVE}), "the prescription matches the guideline"
     if ctx.no_antibiotic:
         return frozenset({Decision.REJECT}), "no antibiotic is indicated"
-    if rc.score <= 3:
-        return frozenset({Decision.MODIFY, Decision.REJECT}), "the prescription fails the guideline check: " + rc.why
+    if check.score <= 3:
+        return frozenset({Decision.MODIFY, Decision.REJECT}), "the prescription fails the guideline check: " + check.why
     return frozenset({Decision.APPROVE, Decision.MODIFY}), "the prescription deviates slightly from the guideline"

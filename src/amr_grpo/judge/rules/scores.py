@@ -36,7 +36,7 @@ GATE = 1  # reasoning, safety and reference are at most this many points above c
 FORM = ("reasoning_completeness", "safety_awareness", "reference_accuracy")
 RISK_KINDS = ("allergy", "renal", "pregnancy", "interaction", "culture", "severity")
 _NOT_REASONS = ("decision", "regimen", "citation")  # essential items that are conclusions, not reasons
-_RC_CAP = {1: 2, 2: 2, 3: 3, 4: 4, 5: 5}  # regimen check -> the highest clinical score it allows
+_REGIMEN_CAP = {1: 2, 2: 2, 3: 3, 4: 4, 5: 5}  # regimen check -> the highest clinical score it allows
 Score = tuple[int, str]
 
 
@@ -91,7 +91,7 @@ def clinical(ctx: CaseContext, r: Reading, cost: DecisionCost, ref_fault: bool) 
     if cost.clinical_max < 5:
         caps.append((cost.clinical_max, "clinical: the conclusion is the wrong decision"))
     if r.endorsed is not None or not ctx.no_antibiotic:
-        caps.append((_RC_CAP[r.rc.score], "clinical: " + r.rc.why))
+        caps.append((_REGIMEN_CAP[r.regimen_check.score], "clinical: " + r.regimen_check.why))
     essential = _missing(ctx, r, "essential", ("decision", "regimen", "citation"))
     if essential:
         caps.append((3 if len(essential) == 1 else 2, "clinical: does not state " + _label(ctx, essential[0])))
@@ -113,15 +113,16 @@ def clinical(ctx: CaseContext, r: Reading, cost: DecisionCost, ref_fault: bool) 
 
 
 def guideline(ctx: CaseContext, r: Reading) -> Score:
-    if r.rc.score > 3 and not r.names_endorsed:
-        return 3, "guideline: endorses the regimen without naming it (" + r.rc.why + ")"
+    if r.regimen_check.score > 3 and not r.names_endorsed:
+        return 3, "guideline: endorses the regimen without naming it (" + r.regimen_check.why + ")"
     conflict = next((c for c in r.contradictions if c.startswith(REGIMEN_CONFLICT)), None)
-    if r.rc.score > 3 and conflict:  # "Modify" to what is prescribed: which regimen does it put forward?
-        return 3, f"guideline: {conflict} ({r.rc.why})"
-    if r.rc.score == 5 and "patient" in ctx.item_text and "patient" not in r.stated:
+    if r.regimen_check.score > 3 and conflict:  # "Modify" to what is prescribed: which regimen does it put forward?
+        return 3, f"guideline: {conflict} ({r.regimen_check.why})"
+    if r.regimen_check.score == 5 and "patient" in ctx.item_text and "patient" not in r.stated:
         # 5 is the guideline regimen "for this patient": an output that reads nothing of the patient has not shown it
-        return 4, "guideline: " + r.rc.why + ", but nothing of the patient is read to show it fits this patient"
-    return r.rc.score, "guideline: " + r.rc.why
+        why = r.regimen_check.why
+        return 4, f"guideline: {why}, but nothing of the patient is read to show it fits this patient"
+    return r.regimen_check.score, "guideline: " + r.regimen_check.why
 
 
 def completeness(ctx: CaseContext, r: Reading, ref: int) -> Score:
