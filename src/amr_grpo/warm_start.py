@@ -105,15 +105,37 @@ def check_warm_start(cfg: WarmStartConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def loss_lines(t0: float) -> Any:
+    """A TrainerCallback printing one short line per logging step: step, loss, token accuracy, learning rate, time."""
+    from transformers import TrainerCallback
+
+    class LossLines(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs or "loss" not in logs:
+                return
+            acc = logs.get("mean_token_accuracy")
+            print(f"sft step {state.global_step:4d}/{state.max_steps}  loss {float(logs['loss']):.3f}"
+                  + (f"  token accuracy {float(acc):.3f}" if acc is not None else "")
+                  + f"  lr {float(logs.get('learning_rate', 0)):.2e}  {time.time() - t0:.0f}s", flush=True)
+
+    return LossLines()
+
+
 def warm_start(cfg: WarmStartConfig) -> dict[str, Any]:
     """Fine-tune cfg.model on the train split's references; save the model to cfg.output_dir; return the summary."""
     rows = check_warm_start(cfg)
     out = Path(cfg.output_dir)
 
+    import datasets
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, ProgressCallback
     from trl import SFTConfig, SFTTrainer
+
+    from amr_grpo.train_console import quiet_deprecations
+
+    quiet_deprecations()
+    datasets.disable_progress_bars()  # TRL's tokenizing passes: four bars a run, nothing a user acts on
 
     t0 = time.time()
     name = resolve_model_path(cfg.model.name_or_path)
@@ -150,7 +172,9 @@ def warm_start(cfg: WarmStartConfig) -> dict[str, Any]:
         disable_tqdm=True,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=peft_config)
+                         peft_config=peft_config, callbacks=[loss_lines(time.time())])
+    for printer in (ProgressCallback, PrinterCallback):  # they print the raw logs dict at every logging step
+        trainer.remove_callback(printer)
     result = trainer.train()
     model = trainer.model
     if peft_config is not None:
