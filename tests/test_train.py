@@ -75,6 +75,7 @@ def cli_run(data_dir, tmp_path_factory) -> tuple[Path, subprocess.CompletedProce
     out = tmp_path_factory.mktemp("cli") / "run"
     proc = run_cli("train", "--config", str(RECIPE), f"model.name_or_path={TINY}", f"data.dir={data_dir}",
                    f"output_dir={out}", "data.max_train_samples=4", "grpo.num_train_epochs=1",
+                   "grpo.max_steps=-1",  # the recipe fixes its length in steps; here one epoch decides it
                    "grpo.per_device_train_batch_size=8", "grpo.num_generations=4", "grpo.max_completion_length=160",
                    "grpo.logging_steps=1", "grpo.report_to=[none]", "grpo.learning_rate=5e-3",
                    "grpo.gradient_checkpointing=true", "grpo.save_steps=100")
