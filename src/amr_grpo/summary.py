@@ -66,9 +66,9 @@ def confusion(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def paired_bootstrap(before: Sequence[float | None], after: Sequence[float | None], n_boot: int = N_BOOT,
                      seed: int = 0) -> dict[str, Any]:
     """after - before over pairs where both are scored: mean difference, its bootstrap standard error and
-    percentile-bootstrap 95% interval (pairs resampled together, so case difficulty cancels out), and a two-sided p-value from the bootstrap
-    distribution shifted to a null of no difference (Efron & Tibshirani 1993, section 16.4), with the +1
-    correction so p is never 0."""
+    percentile-bootstrap 95% interval (pairs resampled together, so case difficulty cancels out), and a two-sided
+    p-value from the bootstrap distribution shifted to a null of no difference (Efron & Tibshirani 1993, section
+    16.4), with the +1 correction so p is never 0."""
     d = np.asarray([b - a for a, b in zip(before, after) if a is not None and b is not None], dtype=float)  # (n,)
     if d.size == 0:
         return {"n": 0, "mean_diff": None, "se": None, "ci95": None, "p": None}

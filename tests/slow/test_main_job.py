@@ -44,7 +44,8 @@ def test_make_run_learns_on_a_reduced_split(tmp_path):
     assert before["n"] == after["n"] == CASES
     assert after["weighted_reward"]["mean"] > before["weighted_reward"]["mean"]
     assert after["decision_accuracy"]["mean"] > before["decision_accuracy"]["mean"]
-    decisions = Counter(json.loads(x)["decision"] for x in (run / "eval-after" / "results.jsonl").read_text().splitlines())
+    rows = (run / "eval-after" / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    decisions = Counter(json.loads(x)["decision"] for x in rows)
     # not one constant answer: at least two decisions, none on more than 80% of the cases
     assert len([d for d in decisions if d]) >= 2, decisions
     assert max(decisions.values()) <= 0.8 * CASES, decisions

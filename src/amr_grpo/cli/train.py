@@ -86,7 +86,8 @@ def sft(
         help="Config overrides as dotted key=value, e.g. sft.max_steps=20 output_dir=runs/warm.")] = None,
     config: Annotated[Path, typer.Option("--config", "-c", help="YAML recipe (configs/train/tiny-sft.yaml).")] = Path(
         "configs/train/tiny-sft.yaml"),
-    print_config: Annotated[bool, typer.Option("--print-config", help="Check and print the resolved config, then exit.")] = False,
+    print_config: Annotated[bool, typer.Option(
+        "--print-config", help="Check and print the resolved config, then exit.")] = False,
 ) -> None:
     """Warm-start a policy before GRPO: supervised fine-tuning (TRL SFTTrainer) on the TRAIN split's reference
     validations only (val and test measure it). Research tool, not for clinical use.
@@ -105,6 +106,7 @@ def sft(
         return
     console.print(f"amr-grpo sft {config} -> {cfg.output_dir}  (Research tool, not for clinical use.)", highlight=False)
     summary = warm_start(cfg)
-    console.print(f"done: {summary['steps']} steps on {summary['train_records']} references in {summary['wall_s']:.0f}s; "
+    console.print(f"done: {summary['steps']} steps on {summary['train_records']} references in "
+                  f"{summary['wall_s']:.0f}s; "
                   f"loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}; model {summary['model_dir']}",
                   highlight=False)
