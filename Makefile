@@ -31,24 +31,34 @@ data: install  ## synthetic cases (if missing) -> GRPO dataset splits
 	$(AMR) prepare $(CASES) -o $(RUN)/data --force
 
 POLICY   ?= assets/tiny-policy
+SFT_RECIPE ?= configs/train/tiny-sft.yaml
 RECIPE   ?= configs/train/tiny-cpu.yaml
+# the tiny policy's validations are ~80-200 tokens: 256 new tokens cut none, and an unfinished one costs less time
+EVAL_ARGS ?= --max-new-tokens 256
+# extra key=value overrides of the warm-start and GRPO recipes (tests/slow/test_main_job.py shortens the run with them)
+SFT_ARGS ?=
+TRAIN_ARGS ?=
 # the best content-free outputs' weighted rewards (bench/reward_hacking.py writes them): reference lines in the report
 BASELINE_JSON ?= runs/bench/reward_hacking.json
 
 # Re-running `make run` after a Ctrl-C (or a kill) at any step continues where it stopped: an evaluation that left
-# results.jsonl without summary.json gets --resume, a training run with a checkpoint-N gets --resume. (make expands a
-# recipe before its first line runs: these look at the run directory as it was when `make run` started.)
+# results.jsonl without summary.json gets --resume, a training run with a checkpoint-N gets --resume, a finished warm
+# start (warm_start.json written last) is kept and an unfinished one starts over. (make expands a recipe before its
+# first line runs: these look at the run directory as it was when `make run` started.)
 resume_eval = $(if $(wildcard $(1)/results.jsonl),$(if $(wildcard $(1)/summary.json),,--resume))
 
-run: data  ## the main job: evaluate the tiny policy, GRPO-train it, evaluate again, report
-	$(AMR) evaluate --model $(POLICY) --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-before $(call resume_eval,$(RUN)/eval-before)
-	$(AMR) train --config $(RECIPE) model.name_or_path=$(POLICY) data.dir=$(RUN)/data output_dir=$(RUN)/train $(if $(wildcard $(RUN)/train/checkpoint-*),--resume,)
-	$(AMR) evaluate --model $(RUN)/train/model --data $(RUN)/data --split test --judge rules -o $(RUN)/eval-after $(call resume_eval,$(RUN)/eval-after)
-	$(AMR) report $(RUN)/eval-before $(RUN)/eval-after --labels before,after --train-log $(RUN)/train/metrics.jsonl $(addprefix --baseline-json ,$(wildcard $(BASELINE_JSON))) -o $(RUN)/report
+run: data  ## the main job: evaluate the tiny policy, warm-start it (SFT on train), GRPO-train it, evaluate each stage, report
+	$(AMR) evaluate --model $(POLICY) --data $(RUN)/data --split test --judge rules $(EVAL_ARGS) -o $(RUN)/eval-before $(call resume_eval,$(RUN)/eval-before)
+	$(if $(wildcard $(RUN)/warm/warm_start.json),@echo "warm start: kept $(RUN)/warm",$(AMR) sft --config $(SFT_RECIPE) model.name_or_path=$(POLICY) data.dir=$(RUN)/data output_dir=$(RUN)/warm $(SFT_ARGS))
+	$(AMR) evaluate --model $(RUN)/warm --data $(RUN)/data --split test --judge rules $(EVAL_ARGS) -o $(RUN)/eval-warm $(call resume_eval,$(RUN)/eval-warm)
+	$(AMR) train --config $(RECIPE) model.name_or_path=$(RUN)/warm data.dir=$(RUN)/data output_dir=$(RUN)/train $(TRAIN_ARGS) $(if $(wildcard $(RUN)/train/checkpoint-*),--resume,)
+	$(AMR) evaluate --model $(RUN)/train/model --data $(RUN)/data --split test --judge rules $(EVAL_ARGS) -o $(RUN)/eval-after $(call resume_eval,$(RUN)/eval-after)
+	$(AMR) report $(RUN)/eval-before $(RUN)/eval-warm $(RUN)/eval-after --labels before,warm-start,after --train-log $(RUN)/train/metrics.jsonl $(addprefix --baseline-json ,$(wildcard $(BASELINE_JSON))) -o $(RUN)/report
 	@echo ""
 	@echo "Done. Outputs (research tool, not for clinical use):"
 	@echo "  dataset          $(RUN)/data/{train,val,test}.jsonl, $(RUN)/data/hf"
 	@echo "  before training  $(RUN)/eval-before/{results.jsonl,summary.json}"
+	@echo "  warm start       $(RUN)/warm/ (SFT on the train split's references), $(RUN)/eval-warm/"
 	@echo "  GRPO run         $(RUN)/train/ (model/, metrics.jsonl, judge_ledger.json, config.yaml, TensorBoard runs/)"
 	@echo "  after training   $(RUN)/eval-after/{results.jsonl,summary.json}"
 	@echo "  reference lines  $(or $(wildcard $(BASELINE_JSON)),none: bench/reward_hacking.py writes $(BASELINE_JSON))"

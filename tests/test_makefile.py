@@ -24,14 +24,20 @@ def dry_run(run: Path, baseline: Path) -> dict[str, str]:
     """The command lines of `make run` for RUN=run, by step."""
     out = subprocess.run(["make", "-n", "-o", "data", "run", f"RUN={run}", f"BASELINE_JSON={baseline}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
-    steps = {"eval-before": f"-o {run}/eval-before", "train": " train ", "eval-after": f"-o {run}/eval-after",
-             "report": " report ", "reference": "reference lines"}
+    steps = {"eval-before": f"-o {run}/eval-before", "warm": "warm start: kept", "eval-warm": f"-o {run}/eval-warm",
+             "train": " train ", "eval-after": f"-o {run}/eval-after", "report": " report ",
+             "reference": "reference lines"}
+    if any(" sft " in x for x in out):  # the warm start runs, or a finished one is kept
+        steps["warm"] = " sft "
     return {step: next(x for x in out if mark in x) for step, mark in steps.items()}
 
 
 def test_a_fresh_run_resumes_nothing_and_has_no_reference_line(tmp_path):
     cmds = dry_run(tmp_path / "run", tmp_path / "bench.json")
-    assert not any("--resume" in cmds[s] for s in ("eval-before", "train", "eval-after"))
+    assert not any("--resume" in cmds[s] for s in ("eval-before", "eval-warm", "train", "eval-after"))
+    # the warm start runs (SFT on the train split), and GRPO starts from what it wrote
+    assert cmds["warm"].startswith(".venv/bin/amr-grpo sft ") and f"output_dir={tmp_path / 'run'}/warm" in cmds["warm"]
+    assert f"model.name_or_path={tmp_path / 'run'}/warm " in cmds["train"]
     assert "--baseline-json" not in cmds["report"]
     assert f"none: bench/reward_hacking.py writes {tmp_path / 'bench.json'}" in cmds["reference"]
 
@@ -50,6 +56,15 @@ def test_each_interrupted_step_is_resumed(tmp_path):
     assert cmds["train"].rstrip().endswith("--resume") and cmds["eval-after"].rstrip().endswith("--resume")
     (run / "eval-after" / "summary.json").write_text("{}")  # and once it finished, it is not resumed again
     assert "--resume" not in dry_run(run, tmp_path / "bench.json")["eval-after"]
+
+
+def test_a_finished_warm_start_is_kept_and_an_unfinished_one_starts_over(tmp_path):
+    run = tmp_path / "run"
+    (run / "warm").mkdir(parents=True)  # Ctrl-C during the SFT: a model may be half written, no warm_start.json
+    (run / "warm" / "config.json").write_text("{}")
+    assert " sft " in dry_run(run, tmp_path / "bench.json")["warm"]
+    (run / "warm" / "warm_start.json").write_text("{}")  # written last: the warm start finished
+    assert dry_run(run, tmp_path / "bench.json")["warm"] == f'echo "warm start: kept {run}/warm"'
 
 
 def test_the_red_teams_reference_lines_reach_the_report(tmp_path):

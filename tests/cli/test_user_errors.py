@@ -142,6 +142,17 @@ MISTAKES: list[tuple[str, str, dict]] = [
      NO_KEYS),
     (TRAIN + " model.name_or_path={tmp}/no/model", "model.name_or_path '{tmp}/no/model': no such directory", {}),
     (TRAIN + " --resume", "--resume: no checkpoint-N directory in {tmp}/t", {}),
+    # sft (the warm start)
+    ("sft --config {tmp}/none.yaml", "config file not found", {}),
+    ("sft --config {sft_recipe} sft.learning_rat=1", "unknown config key 'sft.learning_rat'", {}),
+    ("sft --config {sft_recipe} data.dir={data} data.split=test", "the warm start learns from the train split only",
+     {}),
+    ("sft --config {sft_recipe} data.dir={tmp}/nodata output_dir={tmp}/w", "{tmp}/nodata/train.jsonl: not found", {}),
+    ("sft --config {sft_recipe} data.dir={bad_data} output_dir={tmp}/w", "{bad_data}/train.jsonl:2: not JSON", {}),
+    ("sft --config {sft_recipe} data.dir={data} output_dir={tmp}/w model.name_or_path={tmp}/no/model",
+     "model.name_or_path path {tmp}/no/model: not found", {}),
+    ("sft --config {sft_recipe} data.dir={data} output_dir={tmp}/w sft.max_steps=0 sft.num_train_epochs=0",
+     "sft: no step to take", {}),
     # synth
     ("synth -n 0 -o {tmp}/s.jsonl", "-n must be at least 1, got 0", {}),
     ("synth -n lots -o {tmp}/s.jsonl", "Invalid value for '-n'", {}),
@@ -213,6 +224,7 @@ def places(tmp_path_factory) -> Iterator[dict[str, str]]:
                "bad": str(bad), "bad_data": str(bad_data), "bad_yaml": str(tmp / "bad.yaml"),
                "req": str(ROOT / "tests" / "data" / "judge_requests.jsonl"),
                "recipe": str(ROOT / "configs" / "train" / "tiny-cpu.yaml"), "unreachable": unreachable,
+               "sft_recipe": str(ROOT / "configs" / "train" / "tiny-sft.yaml"),
                "cases": str(ROOT / "data" / "examples" / "alpaca.jsonl"),
                "port": str(busy.getsockname()[1])}
 

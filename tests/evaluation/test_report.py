@@ -192,12 +192,15 @@ def test_paired_bootstrap_pins_the_math():
     # every case improves by exactly 3: no resample comes near 0, so p is the floor 1/(2000+1)
     t = paired_bootstrap([2, 2, 2, 2], [5, 5, 5, 5])
     assert (t["n"], t["mean_diff"], t["ci95"], t["p"]) == (4, 3.0, [3.0, 3.0], pytest.approx(1 / 2001))
+    assert t["se"] == 0.0  # every resample's mean is 3
     # no change on any case: every resample is 0, p = 1
     assert paired_bootstrap([3, 4], [3, 4])["p"] == 1.0
     # differences 2, 2, 0, 2 (mean 1.5): a null resample is as extreme only if it draws the 0 four times,
     # probability (1/4)^4 = 0.0039 -> p about 0.004 (Monte Carlo: well under 0.02)
     t = paired_bootstrap([2, 3, 4, 3], [4, 5, 4, 5])
     assert t["mean_diff"] == 1.5 and 0 < t["p"] < 0.02 and t["ci95"][0] >= 0.5
+    # the SE of a mean of 4 draws from {2, 2, 0, 2}: population sd sqrt(0.75) / sqrt(4) = 0.433, within Monte Carlo
+    assert t["se"] == pytest.approx(0.433, abs=0.02)
     # a pair with an unscored side is left out, never counted as 0
     assert paired_bootstrap([1, None, 3], [2, 5, None])["n"] == 1
 
@@ -207,8 +210,9 @@ def test_paired_table_and_report_files(runs, tmp_path):
     md = paths["markdown"].read_text()
     paired = md.split("## Paired comparison with base")[1]
     # clinical accuracy: differences 2, 2, 0, 2 -> +1.50; the other metrics: +3 on every case -> p < 0.001
-    assert _line(paired, "| Clinical accuracy").startswith("| Clinical accuracy | +1.50 | [")
-    assert _line(paired, "| Safety awareness") == "| Safety awareness | +3.00 | [+3.00, +3.00] | < 0.001 | 4 |"
+    # its paired SE is 0.433 (see test_paired_bootstrap_pins_the_math): the gain is ~3.5 SE
+    assert _line(paired, "| Clinical accuracy").startswith("| Clinical accuracy | +1.50 | 0.4")
+    assert _line(paired, "| Safety awareness") == "| Safety awareness | +3.00 | 0.000 | [+3.00, +3.00] | < 0.001 | 4 |"
     # weighted reward differences 0.4, 0.4, 0.2, 0.4 -> +0.350; decision correct 0,1,1,0 -> +0.500
     assert _line(paired, "| Weighted reward").startswith("| Weighted reward | +0.350 |")
     assert _line(paired, "| Decision correct").startswith("| Decision correct (0/1) | +0.500 |")
@@ -218,7 +222,7 @@ def test_paired_table_and_report_files(runs, tmp_path):
         assert f"{name}.csv" in tables and f"{name}.tex" in tables
         assert f"(tables/{name}.csv)" in md
     rows = list(csv.reader((out / "tables" / "paired-test.csv").open()))
-    assert rows[0] == ["measure", "trained - base", "95% CI", "p", "n"]
+    assert rows[0] == ["measure", "trained - base", "SE (x SE)", "95% CI", "p", "n"]
     assert ["Weighted reward", "+0.350"] == rows[7][:2]
     tex = (out / "tables" / "decisions.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "Approve 50\\%" in tex  # % escaped for LaTeX

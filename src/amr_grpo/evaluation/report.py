@@ -135,11 +135,12 @@ def _metric_table(runs: Sequence[Run], baselines: Sequence[Baseline]) -> Block:
 
 
 def _paired_table(runs: Sequence[Run]) -> Block:
-    """Each later run minus the first on the cases both scored: mean difference, 95% CI, p, n."""
+    """Each later run minus the first on the cases both scored: mean difference, its paired bootstrap SE and the
+    difference in SEs (a gain of more than 2-3 SE is one the cases' resampling rarely undoes), 95% CI, p, n."""
     first = {r["id"]: r for r in runs[0].rows}
     header = ["measure"]
     for run in runs[1:]:
-        header += [f"{run.label} - {runs[0].label}", "95% CI", "p", "n"]
+        header += [f"{run.label} - {runs[0].label}", "SE (x SE)", "95% CI", "p", "n"]
     measures = [(get_metric(k).name, lambda r, k=k: (r["scores"].get(k) or {}).get("score"), 2) for k in METRIC_KEYS]
     measures += [("Weighted reward", lambda r: r.get("weighted_reward"), 3),
                  ("Decision correct (0/1)", lambda r: None if r.get("gold_decision") not in DECISIONS
@@ -151,10 +152,12 @@ def _paired_table(runs: Sequence[Run]) -> Block:
             pairs = [(value(first[r["id"]]), value(r)) for r in run.rows if r["id"] in first]
             t = paired_bootstrap([a for a, _ in pairs], [b for _, b in pairs])
             if t["n"] == 0:
-                row += ["n/a", "", "", "0"]
+                row += ["n/a", "", "", "", "0"]
                 continue
             lo, hi = t["ci95"]
-            row += [f"{t['mean_diff']:+.{digits}f}", f"[{lo:+.{digits}f}, {hi:+.{digits}f}]", _p(t["p"]), str(t["n"])]
+            ratio = f" ({t['mean_diff'] / t['se']:+.1f})" if t["se"] else ""
+            row += [f"{t['mean_diff']:+.{digits}f}", f"{t['se']:.{digits + 1}f}{ratio}",
+                    f"[{lo:+.{digits}f}, {hi:+.{digits}f}]", _p(t["p"]), str(t["n"])]
         rows.append(row)
     return Block("table", header=header, rows=rows, name="paired-test")
 
@@ -319,7 +322,8 @@ def build(runs: Sequence[Run], train_log: list[dict[str, Any]] | None = None, lo
                 name="score-per-metric")]
     if len(runs) > 1:
         b += [Block("h2", f"Paired comparison with {runs[0].label}"),
-              Block("p", "On the cases both runs scored: the mean difference (later run minus first), its 95% "
+              Block("p", "On the cases both runs scored: the mean difference (later run minus first), its "
+                         "paired-bootstrap standard error (in brackets: the difference in SEs), its 95% "
                          "paired-bootstrap interval (cases resampled together, 2000 resamples) and a two-sided "
                          "bootstrap p-value; n is the number of shared cases."),
               _paired_table(runs)]

@@ -65,18 +65,19 @@ def confusion(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def paired_bootstrap(before: Sequence[float | None], after: Sequence[float | None], n_boot: int = N_BOOT,
                      seed: int = 0) -> dict[str, Any]:
-    """after - before over pairs where both are scored: mean difference, percentile-bootstrap 95% interval
-    (pairs resampled together, so case difficulty cancels out), and a two-sided p-value from the bootstrap
-    distribution shifted to a null of no difference (Efron & Tibshirani 1993, section 16.4), with the +1
-    correction so p is never 0."""
+    """after - before over pairs where both are scored: mean difference, its bootstrap standard error and
+    percentile-bootstrap 95% interval (pairs resampled together, so case difficulty cancels out), and a two-sided
+    p-value from the bootstrap distribution shifted to a null of no difference (Efron & Tibshirani 1993, section
+    16.4), with the +1 correction so p is never 0."""
     d = np.asarray([b - a for a, b in zip(before, after) if a is not None and b is not None], dtype=float)  # (n,)
     if d.size == 0:
-        return {"n": 0, "mean_diff": None, "ci95": None, "p": None}
+        return {"n": 0, "mean_diff": None, "se": None, "ci95": None, "p": None}
     idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))  # (n_boot, n)
     means = d[idx].mean(axis=1)  # (n_boot,)
     lo, hi = np.percentile(means, [2.5, 97.5])
     extreme = np.abs(means - d.mean()) >= abs(d.mean()) - 1e-12  # resamples at least as far from 0 under the null
-    return {"n": int(d.size), "mean_diff": float(d.mean()), "ci95": [float(lo), float(hi)],
+    se = float(means.std(ddof=1)) if n_boot > 1 else 0.0
+    return {"n": int(d.size), "mean_diff": float(d.mean()), "se": se, "ci95": [float(lo), float(hi)],
             "p": float((1 + extreme.sum()) / (n_boot + 1))}
 
 
