@@ -20,6 +20,7 @@ Run: .venv/bin/python bench/reward_hacking.py [--cases data/cases.jsonl] [--sear
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import tempfile
@@ -268,6 +269,9 @@ def main() -> None:
     ap.add_argument("--search-seconds", type=float, default=60.0, help="a time cap on the search (a safety net)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--show-constant", action="store_true", help="print the best constant text found")
+    ap.add_argument("--json", type=Path, default=ROOT / "runs" / "bench" / "reward_hacking.json",
+                    help="where to write the content-free strategies' test-split scores: `make run`'s report draws "
+                         "them as reference lines (amr-grpo report --baseline-json)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     splits = load_splits(args.cases)
@@ -275,6 +279,10 @@ def main() -> None:
     print_table(rows, info)
     if args.show_constant:
         print("\nbest constant text:\n" + best)
+    lines = [{"name": r.name, "weighted_reward": round(r.test, 4), "split": "test"} for r in rows if r.kind == "strategy"]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(lines, indent=1) + "\n", encoding="utf-8")
+    print(f"  wrote {args.json} (reference lines for amr-grpo report --baseline-json)")
     print(f"  total {time.perf_counter() - t0:.1f} s")
 
 
