@@ -68,7 +68,7 @@ def test_unread_cases_are_counted_and_warned_about(tmp_path):
     rows = [{**BASE[0], "flags": {"case_unread": True}}, {**BASE[1], "flags": {"case_unread": False}},
             {**BASE[2], "flags": {"case_unread": True}}, {k: v for k, v in BASE[3].items() if k != "flags"}]
     assert summarize(rows)["cases_unread"] == 2 and summarize(BASE)["cases_unread"] == 0
-    md = write_report([_write_run(tmp_path / "run", rows)], tmp_path / "rep", labels=["run"])["markdown"].read_text()
+    md = write_report([write_run(tmp_path / "run", rows)], tmp_path / "rep", labels=["run"])["markdown"].read_text()
     assert "run: 2 of 4 cases matched no guideline syndrome" in md.split("## Runs")[0]
 
 
