@@ -10,17 +10,15 @@ import csv
 import io
 import os
 import shutil
-import socket
 import threading
-import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from browser import serve
 from live_service import capture_logs
 from review_helpers import first_cases
 
@@ -137,20 +135,7 @@ def test_show_scores_export_shows_them(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def server(review_dir) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(auth=False), prepare_review(review_dir)),
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    yield from serve(Settings(auth=False), prepare_review(review_dir))
 
 
 def test_two_reviewers_saving_at_once_over_http(server, review_dir):
