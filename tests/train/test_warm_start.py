@@ -19,7 +19,7 @@ from amr_grpo.data.prepare import PrepareOptions, prepare
 from amr_grpo.errors import UserError
 from amr_grpo.train.warm_start import DONE_FILE, WarmStartConfig, check_warm_start, sft_records, warm_start
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "assets" / "tiny-policy"
 
 
