@@ -67,7 +67,7 @@ run: data  ## the main job: evaluate the tiny policy, warm-start it (SFT on trai
 test: install tools  ## install and run the fast test suite
 	$(BIN)/python -m pytest
 
-test-slow: install tools  ## the slow tests (tests/slow): README multi-GPU command on 2 CPU processes, SIGTERM + resume ledger, GPU bench logic
+test-slow: install tools  ## the slow tests (tests/slow): README multi-GPU command on 2 CPU processes, SIGTERM + resume ledger, GPU bench logic, schemathesis, the main job
 	$(BIN)/python -m pytest -m slow tests/slow
 
 bench: install  ## benchmarks: each prints ours vs a baseline measured in the same run; reward_hacking: the red team
