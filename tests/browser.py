@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -46,6 +47,11 @@ def serve(settings: Settings, review: Any = None) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Headless Chromium; skipped where it is not installed, except in CI, where `make tools` must have installed it."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are missing in CI: `make tools` installs them")
+        pytest.skip("chromium and chromedriver not installed (make tools)")
     from selenium import webdriver
 
     opts = webdriver.ChromeOptions()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -33,9 +31,6 @@ from amr_grpo.service.settings import Settings
 
 ANA, BEN = "ana-key-0123456789", "ben-key-9876543210"
 KEYS = f"ana:{ANA},ben:{BEN}"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--window-size=1200,1600"]
 
 
 def _h(key: str) -> dict[str, str]:
@@ -166,25 +161,6 @@ def test_two_reviewers_saving_at_once_over_http(server, review_dir):
 
 
 # ---------------------------------------------------------------------------------------------- Chromium
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromedriver are missing in CI: `make tools` installs them")
-        pytest.skip("chromium and chromedriver not installed (make tools)")
-    from selenium import webdriver
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in FLAGS:
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
 
 def _console_errors(driver, expected: tuple[str, ...] = ()) -> list[str]:
     """SEVERE console entries, less the failed-resource lines of answers the test provoked on purpose."""
