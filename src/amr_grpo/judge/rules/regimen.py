@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 
 from amr_grpo.guidelines import load_kb
-from amr_grpo.guidelines.text import AMOUNT_RE, amount_from_match
+from amr_grpo.guidelines.text import AMOUNT_RE, Amount, amount_from_match
 from amr_grpo.judge.rules.context import CaseContext, Option, RegimenCheck, Risk, Target
 from amr_grpo.records import Decision, Dose
 
@@ -74,15 +74,23 @@ def renally_adjusted(ctx: CaseContext, d: Dose, normal: Target | None, band: Ris
 def _advice_daily(advice: str) -> dict[str, float]:
     """{'mg' or 'per_kg': the daily amount} a renal band's advice gives ('500 mg q12h', '15 mg/kg q24h', 'at most
     1 g q8h'); empty when it does not give both an amount and an interval ('redose by level', 'avoid')."""
-    m, iv = AMOUNT_RE.search(advice), _INTERVAL.search(advice)
-    if not m or not iv:
+    if (dose := _first_dose(advice)) is None:
         return {}
-    interval = float(iv.group(1)) if iv.group(1) else _NAMED_INTERVAL.get((iv.group(2) or "od").lower(), 24.0)
-    a = amount_from_match(m)
+    a, interval = dose
     if a.per_day:
         interval = 24.0
     return {k: v for k, v in (("mg", _daily(a.mg, interval)), ("per_kg", _daily(a.mg_per_kg, interval)))
             if v is not None}
+
+
+def _first_dose(text: str) -> tuple[Amount, float] | None:
+    """(the first amount, the first interval in hours) a dose text names ('15 mg/kg q24h', '500 mg BD'); None when it
+    lacks either."""
+    m, iv = AMOUNT_RE.search(text), _INTERVAL.search(text)
+    if not m or not iv:
+        return None
+    interval = float(iv.group(1)) if iv.group(1) else _NAMED_INTERVAL.get((iv.group(2) or "od").lower(), 24.0)
+    return amount_from_match(m), interval
 
 
 def _amounts(text: str) -> list:
@@ -94,11 +102,8 @@ def _adult_daily_mg(drug: str) -> float | None:
     d = load_kb().drug(drug)
     if d is None:
         return None
-    m, iv = AMOUNT_RE.search(d.adult_dose), _INTERVAL.search(d.adult_dose)
-    if not m or not iv:
-        return None
-    interval = float(iv.group(1)) if iv.group(1) else _NAMED_INTERVAL.get((iv.group(2) or "od").lower(), 24.0)
-    return _daily(amount_from_match(m).mg, interval)
+    dose = _first_dose(d.adult_dose)
+    return _daily(dose[0].mg, dose[1]) if dose else None
 
 
 @lru_cache(maxsize=512)
