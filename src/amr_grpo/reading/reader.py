@@ -62,6 +62,7 @@ class Reading:
     set_aside: list[Mention] = field(default_factory=list)  # negated / historical / hypothetical / family mentions
     sections: list[Section] = field(default_factory=list)
     syndrome_why: str = ""
+    mentions: list[Mention] = field(default_factory=list, repr=False)  # every mention in `text`, read once
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,7 +106,8 @@ def _text_reading(text: str) -> Reading:
         if extra and extra not in m.contexts and m.label == "SYNDROME":
             found[m_i] = Mention(m.label, m.key, m.start, m.end, m.text, (*m.contexts, extra))
     r = Reading(Case(id="", patient=Patient(text=text), diagnosis="", prescription=""), text=text, sections=parts,
-                set_aside=[m for m in found if not m.affirmed and m.label in ("SYNDROME", "DRUG", "SETTING", "SEVERITY")])
+                set_aside=[m for m in found if not m.affirmed and m.label in ("SYNDROME", "DRUG", "SETTING", "SEVERITY")],
+                mentions=found)
 
     def span(ev: facts.Evidence) -> FieldReading:
         return FieldReading(ev.field, ev.value, ev.text, ev.start, ev.end)
@@ -247,8 +249,8 @@ def _dict_reading(d: dict[str, Any]) -> Reading:
     p_hit = _lookup(d, ALIASES["patient"])
     if p_hit and isinstance(p_hit[1], str):
         pr = _text_reading(p_hit[1])
-        r.case.patient, r.text, r.fields, r.set_aside, r.sections = pr.case.patient, pr.text, pr.fields, \
-            pr.set_aside, pr.sections
+        r.case.patient, r.text, r.fields, r.set_aside, r.sections, r.mentions = pr.case.patient, pr.text, pr.fields, \
+            pr.set_aside, pr.sections, pr.mentions
         r.case.severity, r.case.severity_signs = pr.case.severity, pr.case.severity_signs
         r.case.setting = r.case.setting or pr.case.setting
     elif p_hit and isinstance(p_hit[1], dict):
@@ -261,7 +263,7 @@ def _dict_reading(d: dict[str, Any]) -> Reading:
     dx_text = "" if dx_field is None else "; ".join(map(str, dx_field[1])) if isinstance(dx_field[1], (list, tuple)) \
         else str(dx_field[1])
     if dx_text or (r.text and r.case.severity is None):  # a diagnosis field's 'severely ill' counts with the note's signs
-        r.case.severity, r.case.severity_signs, _ = severity.severity(r.text or "", mentions(r.text or ""), dx_text)
+        r.case.severity, r.case.severity_signs, _ = severity.severity(r.text, r.mentions, dx_text)
     c = r.case
     for name in ("id", "diagnosis", "prescription", "setting", "syndrome"):
         hit = _lookup(d, ALIASES[name])
